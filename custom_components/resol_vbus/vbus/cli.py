@@ -1,0 +1,115 @@
+"""Command line interface: ``python -m vbus`` / ``python -m custom_components.resol_vbus.vbus``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import VBusError
+from .output import PacketJsonFormatter
+from .protocol import Packet
+from .receiver import StreamReceiver
+from .recording import RecordedFrame, is_recording, read_recording
+from .specification import LANGUAGES, Specification
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import TextIO
+
+PROG = "vbus"
+
+
+def iter_packets(data: bytes, *, raw: bool = False) -> Iterator[Packet]:
+    """Yield the protocol 1.0 packets of a recording or of a raw live byte capture."""
+    if not raw and is_recording(data):
+        for item in read_recording(data):
+            if isinstance(item, RecordedFrame) and isinstance(item.frame, Packet):
+                yield item.frame
+    else:
+        for frame in StreamReceiver().feed(data):
+            if isinstance(frame, Packet):
+                yield frame
+
+
+def load_spec(path: str | None) -> Specification:
+    """The bundled specification, or the VSF file at ``path``."""
+    return Specification.from_vsf(path) if path else Specification.bundled()
+
+
+def _text_lines(spec: Specification, packet: Packet, language: str) -> Iterator[str]:
+    prefix = f"VBus #{packet.channel}: " if packet.channel else ""
+    yield f"{prefix}{spec.source_name(packet, language)} ({packet.packet_id})"
+    decoder = spec.decoder_for(packet)
+    if decoder is not None:
+        for field, value in zip(decoder.fields, decoder.decode(packet.frame_data), strict=True):
+            if value is not None:
+                yield f"    {field.name(language)}: {field.format(value)}"
+
+
+def write_packets(
+    packets: Iterator[Packet], spec: Specification, args: argparse.Namespace, out: TextIO
+) -> int:
+    """Print ``packets`` in the format chosen by ``args``; return how many were printed."""
+    count = 0
+    if args.json:
+        formatter = PacketJsonFormatter(spec, args.lang, text=args.text)
+        lines: list[str] = []
+        for packet in packets:
+            lines.append(formatter.line(packet))
+            count += 1
+            if len(lines) >= 256:
+                out.write("\n".join(lines) + "\n")
+                lines.clear()
+        if lines:
+            out.write("\n".join(lines) + "\n")
+    else:
+        for packet in packets:
+            out.write("\n".join(_text_lines(spec, packet, args.lang)) + "\n")
+            count += 1
+    out.flush()
+    return count
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    data = Path(args.file).read_bytes()
+    spec = load_spec(args.spec)
+    write_packets(iter_packets(data, raw=args.raw), spec, args, sys.stdout)
+    return 0
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON object per packet")
+    parser.add_argument("--text", action="store_true", help="with --json: add human text")
+    parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language of names")
+    parser.add_argument(
+        "--spec", metavar="VSF", help="use this VSF file instead of the bundled one"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="RESOL VBus tools: decode recordings and live captures."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    decode = commands.add_parser(
+        "decode", help="decode a .vbus recording or a raw live byte capture"
+    )
+    decode.add_argument("file", metavar="FILE")
+    decode.add_argument("--raw", action="store_true", help="FILE is a raw live byte capture")
+    _add_output_options(decode)
+    decode.set_defaults(handler=_cmd_decode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (VBusError, OSError) as err:
+        print(f"{PROG} {args.command}: {err}", file=sys.stderr)
+        return 1
+    return code

@@ -1,0 +1,181 @@
+"""Parser for RESOL's binary VBus specification file (VSF, data version 1).
+
+:func:`parse_vsf` checks the CRC and every table bound and returns the specification in the
+library's compact, JSON-serialisable form (:data:`CompactSpec`), the same form the bundled
+``spec.json.gz`` holds. :class:`~.specification.Specification` is built from that form.
+
+The compact form uses lists only, so that the JSON stays small and loads quickly. Its keys:
+
+* ``format`` (1) and ``datecode`` (YYYYMMDD);
+* ``texts``: the string table of all localized names;
+* ``units``: ``[unit_id, family_id, code, text]`` rows;
+* ``devices``: ``[self, self_mask, peer, peer_mask, en, de, fr]`` rows, names as text indices;
+* ``packets``: ``[dst, dst_mask, src, src_mask, command, fields]`` rows, each field
+  ``[id, en, de, fr, unit_id, precision, type_id, parts]`` and each part
+  ``[offset, bit_pos, mask, signed, factor]``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Final
+
+from .errors import SpecificationError
+
+DATA_VERSION: Final = 1
+COMPACT_FORMAT: Final = 1
+
+type CompactSpec = dict[str, Any]
+
+_HEADER: Final = struct.Struct("<HHiii")
+_SPEC: Final = struct.Struct("<i10i")
+_TEXT: Final = struct.Struct("<i")
+_LOCALIZED: Final = struct.Struct("<3i")
+_UNIT: Final = struct.Struct("<4i")
+_DEVICE: Final = struct.Struct("<4Hi")
+_PACKET: Final = struct.Struct("<6Hii")
+_FIELD: Final = struct.Struct("<7i")
+_PART: Final = struct.Struct("<ibBbBq")
+
+
+def crc16_x25(data: bytes | memoryview) -> int:
+    """Return the CRC-16/X-25 of ``data`` (reflected polynomial 0x8408, init and xor 0xFFFF)."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+class _Reader:
+    """Bounds-checked access to the tables of one VSF file."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def table(self, name: str, offset: int, count: int, block: struct.Struct) -> list[Any]:
+        if count < 0 or offset < 0 or offset + count * block.size > len(self.data):
+            msg = f"VSF {name} table (offset {offset}, {count} entries) lies outside the file"
+            raise SpecificationError(msg)
+        return [block.unpack_from(self.data, offset + index * block.size) for index in range(count)]
+
+    def string(self, offset: int) -> str:
+        end = self.data.find(b"\0", offset)
+        if offset < 0 or end < 0:
+            msg = f"VSF text at offset {offset} lies outside the file or is not terminated"
+            raise SpecificationError(msg)
+        try:
+            return self.data[offset:end].decode("utf-8")
+        except UnicodeDecodeError as err:
+            msg = f"VSF text at offset {offset} is not UTF-8"
+            raise SpecificationError(msg) from err
+
+
+def _index(name: str, index: int, size: int) -> int:
+    if not 0 <= index < size:
+        msg = f"VSF {name} index {index} is out of range (0..{size - 1})"
+        raise SpecificationError(msg)
+    return index
+
+
+def parse_vsf(data: bytes) -> CompactSpec:
+    """Parse a VSF file and return its compact form; raise :class:`SpecificationError`."""
+    if len(data) < _HEADER.size:
+        msg = "VSF file is too short for its header"
+        raise SpecificationError(msg)
+    checksum_a, checksum_b, total_length, version, spec_offset = _HEADER.unpack_from(data)
+    if total_length != len(data):
+        msg = f"VSF length field says {total_length} bytes, the file has {len(data)}"
+        raise SpecificationError(msg)
+    crc = crc16_x25(memoryview(data)[4:])
+    if not checksum_a == checksum_b == crc:
+        msg = f"VSF checksum mismatch (file {checksum_a:04X}/{checksum_b:04X}, computed {crc:04X})"
+        raise SpecificationError(msg)
+    if version != DATA_VERSION:
+        msg = f"unsupported VSF data version {version}"
+        raise SpecificationError(msg)
+    reader = _Reader(data)
+    datecode, *tables = reader.table("specification", spec_offset, 1, _SPEC)[0]
+    texts = [reader.string(offset) for (offset,) in reader.table("text", *_pair(tables, 0), _TEXT)]
+    localized = [
+        tuple(_index("text", i, len(texts)) for i in row)
+        for row in reader.table("localized text", *_pair(tables, 1), _LOCALIZED)
+    ]
+
+    def names(index: int) -> list[int]:
+        return list(localized[_index("localized text", index, len(localized))])
+
+    units = [
+        [
+            unit_id,
+            family,
+            texts[_index("text", code, len(texts))],
+            texts[_index("text", txt, len(texts))],
+        ]
+        for unit_id, family, code, txt in reader.table("unit", *_pair(tables, 2), _UNIT)
+    ]
+    unit_ids = {unit[0] for unit in units}
+    devices = [
+        [self_addr, self_mask, peer, peer_mask, *names(name)]
+        for self_addr, self_mask, peer, peer_mask, name in reader.table(
+            "device template", *_pair(tables, 3), _DEVICE
+        )
+    ]
+    packets = []
+    for dst, dst_mask, src, src_mask, command, _reserved, field_count, field_offset in reader.table(
+        "packet template", *_pair(tables, 4), _PACKET
+    ):
+        fields = []
+        for id_text, name, unit_id, precision, type_id, part_count, part_offset in reader.table(
+            "packet template field", field_offset, field_count, _FIELD
+        ):
+            field_id = texts[_index("text", id_text, len(texts))]
+            if unit_id not in unit_ids:
+                msg = f"VSF field {field_id!r} refers to unknown unit id {unit_id}"
+                raise SpecificationError(msg)
+            parts = [
+                [offset, bit_pos, mask, 1 if signed else 0, factor]
+                for offset, bit_pos, mask, signed, _res, factor in reader.table(
+                    "part", part_offset, part_count, _PART
+                )
+            ]
+            if any(not 0 <= part[0] < 4 * 127 or not 0 <= part[1] < 8 for part in parts):
+                msg = f"VSF field {field_id!r} has a part outside a packet's 508 bytes"
+                raise SpecificationError(msg)
+            fields.append([field_id, *names(name), unit_id, precision, type_id, parts])
+        packets.append([dst, dst_mask, src, src_mask, command, fields])
+    return _compact_texts(datecode, texts, units, devices, packets)
+
+
+def _pair(tables: list[int], index: int) -> tuple[int, int]:
+    """Return (offset, count) of the ``index``-th (count, offset) pair."""
+    return tables[2 * index + 1], tables[2 * index]
+
+
+def _compact_texts(
+    datecode: int,
+    texts: list[str],
+    units: list[list[Any]],
+    devices: list[list[Any]],
+    packets: list[list[Any]],
+) -> CompactSpec:
+    """Re-number the localized names into a string table holding only the strings in use."""
+    table: dict[str, int] = {}
+
+    def ref(index: int) -> int:
+        return table.setdefault(texts[index], len(table))
+
+    for device in devices:
+        device[4:7] = [ref(i) for i in device[4:7]]
+    for packet in packets:
+        for field in packet[5]:
+            field[1:4] = [ref(i) for i in field[1:4]]
+    return {
+        "format": COMPACT_FORMAT,
+        "datecode": datecode,
+        "texts": list(table),
+        "units": units,
+        "devices": devices,
+        "packets": packets,
+    }

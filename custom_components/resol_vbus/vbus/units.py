@@ -87,7 +87,11 @@ STATE_MEASUREMENT: Final = "measurement"
 STATE_TOTAL_INCREASING: Final = "total_increasing"
 
 _COUNTER_TIME: Final = re.compile(r"operating|betriebs|laufzeit", re.IGNORECASE)
-_COUNTER_PLAIN: Final = re.compile(r"counter|zähler|operating|betriebs", re.IGNORECASE)
+_COUNTER_PLAIN: Final = re.compile(
+    r"counter|zähler|schaltspiele|operating (?:hours|seconds|days|cycles)(?! ?flag)"
+    r"|betriebs(?:stunden|sekunden|tage)(?!-flag)",
+    re.IGNORECASE,
+)
 _NOT_COUNTER_VOLUME: Final = re.compile(r"maximum|max\.", re.IGNORECASE)
 
 

@@ -221,7 +221,6 @@ def test_golden_decode() -> None:
         assert (spec_field.format(value) if value is not None else "") == expected["text"]
 
 
-
 def test_address_caches_are_bounded(monkeypatch) -> None:
     monkeypatch.setattr("custom_components.resol_vbus.vbus.specification.CACHE_LIMIT", 3)
     data = resources.files("custom_components.resol_vbus.vbus").joinpath("data", "spec.json.gz")

@@ -231,3 +231,43 @@ def test_address_caches_are_bounded(monkeypatch) -> None:
     assert len(spec._device_names) <= 3
     assert len(spec._decoders) <= 3
     assert spec.device_name(0x7E11) == "DeltaSol MX [Controller]"
+
+
+def _positional(spec_field: FieldSpec) -> bool:
+    """Whether the field is a plain little-endian integer (or a single masked byte)."""
+    parts = spec_field.parts
+    if len(parts) == 1:
+        return True
+    return all(
+        p.mask == 0xFF and p.bit_pos == 0 and p.factor == 256**i for i, p in enumerate(parts)
+    )
+
+
+def test_encode_then_decode_round_trips_for_every_template() -> None:
+    rng = random.Random(7)
+    checked = 0
+    for index in range(SPEC.packet_template_count):
+        for spec_field in SPEC.packet_template_at(index).fields:
+            if not _positional(spec_field):
+                continue
+            source = rng.randbytes(508)
+            value = spec_field.raw_value(source)
+            assert value is not None
+            payload = bytearray(508)
+            spec_field.encode_into(payload, value)
+            assert spec_field.raw_value(bytes(payload)) == value, spec_field
+            checked += 1
+    assert checked > 6000
+
+
+def test_encode_known_values() -> None:
+    temperature = field([(0, 0, 0xFF, False, 1), (1, 0, 0xFF, True, 256)], precision=1)
+    payload = bytearray(4)
+    temperature.encode_into(payload, -888.8)
+    assert payload == bytearray.fromhex("48dd0000")
+    flag = field([(1, 2, 0x04, True, 1)])
+    payload = bytearray.fromhex("00fb")
+    flag.encode_into(payload, 1)
+    assert payload == bytearray.fromhex("00ff")
+    flag.encode_into(payload, 0)
+    assert payload == bytearray.fromhex("00fb")

@@ -187,6 +187,20 @@ class FieldSpec:
         scale = self.scale
         return raw * scale if scale is not None else raw
 
+    def encode_into(self, payload: bytearray, value: Value) -> None:
+        """Write ``value`` into ``payload`` the way the reference's ``setRawValue`` does.
+
+        The value is scaled by the precision and rounded; each part within the payload takes
+        its byte of ``value // factor``, shifted and merged under its mask.
+        """
+        number = round(value * 10**self.precision)
+        for part in self.parts:
+            if part.offset < len(payload):
+                byte = ((number // part.factor) & 0xFF) << part.bit_pos
+                if part.mask != 0xFF:
+                    byte = (byte & part.mask) | (payload[part.offset] & ~part.mask & 0xFF)
+                payload[part.offset] = byte & 0xFF
+
     def expression(self) -> str:
         """Python expression decoding the fully present field from payload ``p``."""
         expr = _runs_expression(self.parts)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +14,7 @@ from .output import PacketJsonFormatter
 from .protocol import Packet
 from .receiver import StreamReceiver
 from .recording import RecordedFrame, is_recording, read_recording
+from .session import DEFAULT_PASSWORD, DEFAULT_PORT, ConnectionConfig, connect
 from .specification import LANGUAGES, Specification
 
 if TYPE_CHECKING:
@@ -79,6 +82,47 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _monitor(args: argparse.Namespace, spec: Specification) -> int:
+    config = ConnectionConfig(
+        host=args.host,
+        port=args.port,
+        password=args.password,
+        via_tag=args.via_tag,
+        channel=args.channel,
+        tls=args.tls,
+        raw=args.raw,
+    )
+    connection = await connect(config)
+    formatter = PacketJsonFormatter(spec, args.lang, text=args.text)
+    printed = 0
+    try:
+        async with asyncio.timeout(args.seconds):
+            while args.count is None or printed < args.count:
+                for frame in await connection.read_frames():
+                    if not isinstance(frame, Packet):
+                        continue
+                    if args.json:
+                        sys.stdout.write(formatter.line(frame) + "\n")
+                    else:
+                        sys.stdout.write("\n".join(_text_lines(spec, frame, args.lang)) + "\n")
+                    sys.stdout.flush()
+                    printed += 1
+                    if printed == args.count:
+                        break
+    except TimeoutError:
+        pass
+    finally:
+        await connection.close()
+    return 0
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_monitor(args, spec))
+    return 130
+
+
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per packet")
     parser.add_argument("--text", action="store_true", help="with --json: add human text")
@@ -101,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--raw", action="store_true", help="FILE is a raw live byte capture")
     _add_output_options(decode)
     decode.set_defaults(handler=_cmd_decode)
+
+    monitor = commands.add_parser("monitor", help="connect to a device and print live packets")
+    monitor.add_argument("--host", required=True, help="DL2/DL3/KM2/VBus-LAN address or vbus.net")
+    monitor.add_argument("--port", type=int, default=DEFAULT_PORT)
+    monitor.add_argument("--password", default=DEFAULT_PASSWORD)
+    monitor.add_argument("--via-tag", help="VBus.net via tag (only for vbus.net)")
+    monitor.add_argument("--channel", type=int, help="DL3 VBus channel (1-6)")
+    monitor.add_argument("--tls", action="store_true", help="use TLS (VBus.net port 57053)")
+    monitor.add_argument("--raw", action="store_true", help="no handshake (serial-to-LAN gateway)")
+    monitor.add_argument("--count", type=int, help="exit after N packets")
+    monitor.add_argument("--seconds", type=float, help="exit after S seconds")
+    _add_output_options(monitor)
+    monitor.set_defaults(handler=_cmd_monitor)
     return parser
 
 

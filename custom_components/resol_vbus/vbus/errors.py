@@ -17,3 +17,57 @@ class SpecificationError(VBusError):
 
 class RecordingError(VBusError):
     """A VBus recording cannot be read or written."""
+
+
+class VBusConnectionError(VBusError):
+    """The device could not be reached, or the connection broke."""
+
+
+class VBusTimeoutError(VBusConnectionError):
+    """The device did not answer (or stopped sending data) in time."""
+
+
+class HandshakeError(VBusError):
+    """The device answered a handshake command with a ``-`` line.
+
+    ``step`` names the command (``CONNECT``, ``PASS``, ``CHANNELLIST``, ``CHANNEL``, ``DATA``);
+    ``reply`` is the device's line, with any secret removed.
+    """
+
+    def __init__(self, step: str, reply: str) -> None:
+        """Create the error for ``step`` with the device's ``reply``."""
+        super().__init__(f"{self.summary} ({step}): {reply}")
+        self.step = step
+        self.reply = reply
+
+    summary = "The device rejected a command"
+
+
+class ViaTagRejectedError(HandshakeError):
+    """VBus.net does not know the via tag (CONNECT was refused)."""
+
+    summary = "VBus.net rejected the via tag"
+
+
+class AuthenticationError(HandshakeError):
+    """The device rejected the password."""
+
+    summary = "The device rejected the password"
+
+
+class ChannelNotAvailableError(HandshakeError):
+    """The datalogger has no such VBus channel."""
+
+    summary = "The datalogger rejected the channel"
+
+
+class DataModeRejectedError(HandshakeError):
+    """The device refused to switch to data mode."""
+
+    summary = "The device refused to send data"
+
+
+class UnknownCommandError(HandshakeError):
+    """The device does not know the command (e.g. CONNECT sent to a VBus/LAN adapter)."""
+
+    summary = "The device does not support the command"

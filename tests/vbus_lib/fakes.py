@@ -1,0 +1,160 @@
+"""Test doubles for the session tests: a scripted VBus device on loopback and a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Self
+
+
+@dataclass
+class ScriptedDevice:
+    """A loopback TCP server that answers handshake commands from a table.
+
+    ``replies`` maps a command word (``PASS``, ``DATA``, …) to the bytes sent back; commands not
+    in the table get ``-ERROR: "Error: Unknown command"``. After ``DATA`` the server sends
+    ``data`` and keeps the connection open until the client closes it (or, with
+    ``close_after_data``, closes it itself).
+    """
+
+    replies: dict[str, bytes] = field(
+        default_factory=lambda: {"PASS": b"+OK: Password accepted\r\n", "DATA": b"+OK: Data\r\n"}
+    )
+    greeting: bytes = b"+HELLO\r\n"
+    data: bytes = b""
+    close_after_data: bool = False
+    raw: bool = False
+    lines: list[str] = field(default_factory=list)
+    received: bytearray = field(default_factory=bytearray)
+    connections: int = 0
+    port: int = 0
+    ssl: object = None
+    _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: int = 0
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _got_data: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.ssl)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.connections += 1
+        self._writers.add(writer)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+            self.finished += 1
+            self.closed.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.raw:
+            await self._stream(reader, writer)
+            return
+        writer.write(self.greeting)
+        while line := await reader.readline():
+            text = line.decode().strip()
+            self.lines.append(text)
+            command = text.split(" ")[0]
+            reply = self.replies.get(command, b'-ERROR: "Error: Unknown command"\r\n')
+            if command == "QUIT":
+                writer.write(b"+OK: Bye\r\n")
+                return
+            if command == "DATA" and reply.startswith(b"+"):
+                writer.write(reply + self.data)
+                await self._stream(reader, writer, sent=True)
+                return
+            writer.write(reply)
+            await writer.drain()
+
+    async def _stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, sent: bool = False
+    ) -> None:
+        if not sent:
+            writer.write(self.data)
+        await writer.drain()
+        if self.close_after_data:
+            return
+        while chunk := await reader.read(4096):
+            self.received += chunk
+            self._got_data.set()
+
+    def drop_all(self) -> None:
+        """Cut every open connection (as a rebooting device would)."""
+        for writer in self._writers:
+            writer.transport.abort()
+
+    async def wait_finished(self, count: int = 1) -> None:
+        """Wait until ``count`` connections have been handled completely."""
+        async with asyncio.timeout(5):
+            while self.finished < count:
+                self.closed.clear()
+                await self.closed.wait()
+
+    async def wait_for_received(self, size: int) -> bytes:
+        """Wait until ``size`` data-mode bytes arrived from the client."""
+        async with asyncio.timeout(5):
+            while len(self.received) < size:
+                self._got_data.clear()
+                await self._got_data.wait()
+        return bytes(self.received)
+
+
+class FakeTime:
+    """An injectable clock and sleep: time only moves when the test says so."""
+
+    def __init__(self, record_below: float = float("inf")) -> None:
+        self.record_below = record_below
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self._pending: list[tuple[float, asyncio.Event]] = []
+        self._new_sleep = asyncio.Event()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        event = asyncio.Event()
+        self._pending.append((self.now + delay, event))
+        if delay < self.record_below:  # e.g. leave out a watchdog's long sleeps
+            self.sleeps.append(delay)
+            self._new_sleep.set()
+        await event.wait()
+
+    async def next_sleep(self, count: int = 1) -> float:
+        """Wait until at least ``count`` sleeps were requested in total; return the last."""
+        async with asyncio.timeout(5):
+            while len(self.sleeps) < count:
+                self._new_sleep.clear()
+                await self._new_sleep.wait()
+        return self.sleeps[count - 1]
+
+    def advance(self, seconds: float) -> None:
+        """Move time on and wake every sleeper whose time has come."""
+        self.now += seconds
+        for deadline, event in list(self._pending):
+            if deadline <= self.now:
+                event.set()
+                self._pending.remove((deadline, event))

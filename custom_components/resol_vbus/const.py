@@ -1,0 +1,7 @@
+"""Constants for the RESOL VBus integration."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "resol_vbus"

@@ -1,0 +1,97 @@
+# shellcheck shell=bash
+# Shared by scripts/setup and scripts/test (source it from the repository root; not executable).
+#
+# Picks the Python interpreter and the test lane, then creates or refreshes that lane's virtual
+# environment under .venv/<lane>-py<X.Y>/:
+#
+#   lane    interpreter   pin file                       Home Assistant
+#   latest  python3.14    requirements_test.txt          newest with a test harness release
+#   oldest  python3.13    requirements_test_oldest.txt   oldest supported (hacs.json)
+#
+# Both pin files include requirements_test_common.txt. The interpreter is $PYTHON if set (a
+# command name or a path), else python3.14, else python3.13. The lane follows from its version.
+# Requirements are (re)installed only when the pin files, pyproject.toml or the interpreter
+# changed: their hash is stored in the venv.
+#
+# After venv_prepare: LANE, PYTHON_BIN, PYTHON_VERSION, VENV, REQUIREMENTS, HA_VERSION are set.
+
+venv_die() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+# Print the absolute path of a working interpreter for $1 (a command name or a path).
+venv_resolve_python() {
+  local cand=$1 path version
+  if path=$(command -v "$cand" 2>/dev/null) && "$path" -c '' 2>/dev/null; then
+    "$path" -c 'import sys; print(sys.executable)'
+    return 0
+  fi
+  # A pyenv shim exists for every installed version but fails unless that version is selected
+  # (pyenv global/local); use the installed interpreter directly instead.
+  if [[ $cand != */* ]] && command -v pyenv >/dev/null 2>&1; then
+    version=$(pyenv whence "$cand" 2>/dev/null | tail -n 1)
+    path="$(pyenv root)/versions/$version/bin/$cand"
+    if [[ -n $version && -x $path ]] && "$path" -c '' 2>/dev/null; then
+      echo "$path"
+      return 0
+    fi
+  fi
+  return 1
+}
+
+venv_find_python() {
+  local cand
+  if [[ -n ${PYTHON:-} ]]; then
+    PYTHON_BIN=$(venv_resolve_python "$PYTHON") || venv_die "PYTHON=$PYTHON does not run"
+    return 0
+  fi
+  for cand in python3.14 python3.13; do
+    if PYTHON_BIN=$(venv_resolve_python "$cand"); then
+      return 0
+    fi
+  done
+  venv_die "neither python3.14 (latest lane) nor python3.13 (oldest lane) found on PATH;" \
+    "install one, set PYTHON=/path/to/python3.1x, or run the latest lane with" \
+    "../shared/tools/py314 scripts/test"
+}
+
+venv_prepare() {
+  local stamp pip_args=()
+  venv_find_python
+  PYTHON_VERSION=$("$PYTHON_BIN" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+  case $PYTHON_VERSION in
+    3.13.*) LANE=oldest REQUIREMENTS=requirements_test_oldest.txt ;;
+    3.14.*) LANE=latest REQUIREMENTS=requirements_test.txt ;;
+    *) venv_die "Python $PYTHON_VERSION ($PYTHON_BIN) has no lane; use Python 3.13 or 3.14" ;;
+  esac
+  VENV=.venv/$LANE-py${PYTHON_VERSION%.*}
+
+  if ! "$VENV/bin/python" -c '' 2>/dev/null; then
+    echo "==> Creating $VENV with $PYTHON_BIN (the first install takes a few minutes)"
+    rm -rf "$VENV"
+    "$PYTHON_BIN" -m venv "$VENV"
+  fi
+
+  stamp=$({
+    echo "$PYTHON_BIN $PYTHON_VERSION"
+    cat "$REQUIREMENTS" requirements_test_common.txt pyproject.toml
+  } | sha256sum | cut -d ' ' -f 1)
+  if [[ $(cat "$VENV/.requirements.sha256" 2>/dev/null) != "$stamp" ]]; then
+    # Home Assistant 2026.2.x declares Requires-Python >=3.13.2, but it and its test harness
+    # (pytest-homeassistant-custom-component 0.13.316) run on 3.13.0; some machines that run
+    # the oldest lane only have 3.13.0. Newer interpreters get pip's normal check.
+    if ! "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info < (3, 13, 2))'; then
+      pip_args+=(--ignore-requires-python)
+    fi
+    echo "==> Installing $REQUIREMENTS into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --progress-bar off \
+      ${pip_args[@]+"${pip_args[@]}"} -r "$REQUIREMENTS"
+    echo "$stamp" >"$VENV/.requirements.sha256"
+  fi
+
+  HA_VERSION=$("$VENV/bin/python" -c \
+    'from importlib.metadata import version; print(version("homeassistant"))')
+  echo "==> Lane: $LANE | Python $PYTHON_VERSION ($PYTHON_BIN)" \
+    "| Home Assistant $HA_VERSION | venv: $VENV"
+}

@@ -1,0 +1,1 @@
+"""Tests for the RESOL VBus integration."""

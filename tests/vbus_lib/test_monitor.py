@@ -1,0 +1,74 @@
+"""The ``monitor`` command against a scripted device on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from custom_components.resol_vbus.vbus.cli import main
+from custom_components.resol_vbus.vbus.protocol import Datagram, Packet
+
+from .fakes import ScriptedDevice
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+PAYLOAD = (19).to_bytes(2, "little") + bytes(98)
+PACKETS = [
+    Packet(0x0010, 0x7E11, 0x0100, PAYLOAD),
+    Packet(0x0010, 0x7E31, 0x0100, bytes(48)),
+]
+OK = b"+OK\r\n"
+
+
+async def run_main(*args: str) -> int:
+    """Run the command line in a thread (it starts its own event loop)."""
+    return await asyncio.to_thread(main, list(args))
+
+
+async def test_monitor_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    data = Datagram(0x0000, 0x7E11, 0x0500).encode() + b"".join(p.encode() for p in PACKETS)
+    replies = {"PASS": OK, "CHANNEL": OK, "DATA": OK}
+    async with ScriptedDevice(replies=replies, data=data) as device:
+        code = await run_main(
+            "monitor", "--host", "127.0.0.1", "--port", str(device.port), "--channel", "2",
+            "--password", "pw", "--json", "--count", "2",
+        )  # fmt: skip
+        await device.wait_finished()
+    assert code == 0
+    assert device.lines == ["PASS pw", "CHANNEL 2", "DATA"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["source"] for line in lines] == [0x7E11, 0x7E31]
+    assert lines[0]["channel"] == 2
+    assert lines[0]["device"] == "DeltaSol MX [Controller]"
+    assert lines[0]["fields"][0] == {
+        "id": "000_2_0",
+        "name": "Temperature sensor 1",
+        "value": 1.9000000000000001,
+        "unit": "°C",
+    }
+
+
+async def test_monitor_text_until_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    async with ScriptedDevice(data=PACKETS[0].encode()) as device:
+        code = await run_main(
+            "monitor", "--host", "127.0.0.1", "--port", str(device.port), "--seconds", "0.2"
+        )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "DeltaSol MX [Controller] (00_0010_7E11_10_0100)"
+    assert out[1] == "    Temperature sensor 1: 1.9 °C"
+
+
+async def test_monitor_handshake_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    async with ScriptedDevice(replies={"PASS": b"-ERROR: Password rejected\r\n"}) as device:
+        code = await run_main(
+            "monitor", "--host", "127.0.0.1", "--port", str(device.port), "--password", "bad"
+        )  # fmt: skip
+    assert code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "vbus monitor: The device rejected the password (PASS): -ERROR: Password rejected\n"
+    )

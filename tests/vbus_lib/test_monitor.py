@@ -8,8 +8,10 @@ import json
 import pytest
 
 from custom_components.resol_vbus.vbus.cli import main
+from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, RecordingSource
 from custom_components.resol_vbus.vbus.protocol import Datagram, Packet
 
+from .conftest import RECORDINGS, reference_file
 from .fakes import ScriptedDevice
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -72,3 +74,23 @@ async def test_monitor_handshake_error_is_one_line(capsys: pytest.CaptureFixture
     assert captured.err == (
         "vbus monitor: The device rejected the password (PASS): -ERROR: Password rejected\n"
     )
+
+
+async def test_monitor_against_emulator_equals_decode(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue acceptance: a DL3 replaying 20140215 streams exactly what ``decode`` reads."""
+    path = reference_file("recordings", RECORDINGS[1])
+    assert main(["decode", "--json", str(path)]) == 0
+    expected = [
+        line for line in capsys.readouterr().out.splitlines() if json.loads(line)["channel"] == 1
+    ]
+    assert len(expected) == 4609 - 288  # all but the DL3's own packets on channel 0
+    source = RecordingSource(path.read_bytes(), channel=1, loop=False)
+    async with Emulator(
+        personality=Personality.DL3, channels={1: source}, speed=1e9, offer_interval=None
+    ) as emulator:
+        code = await run_main(
+            "monitor", "--host", "127.0.0.1", "--port", str(emulator.port), "--channel", "1",
+            "--json", "--count", str(len(expected)),
+        )  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == expected

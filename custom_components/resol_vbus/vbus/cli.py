@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import discovery, emulator
 from .errors import VBusError
 from .output import PacketJsonFormatter
 from .protocol import Packet
@@ -158,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--seconds", type=float, help="exit after S seconds")
     _add_output_options(monitor)
     monitor.set_defaults(handler=_cmd_monitor)
+    emulator.add_parser(commands)
+    discovery.add_parser(commands)
     return parser
 
 
@@ -166,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
+    except BrokenPipeError:
+        # The reader went away (e.g. "| head"): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (VBusError, OSError) as err:
         print(f"{PROG} {args.command}: {err}", file=sys.stderr)
         return 1

@@ -71,3 +71,7 @@ class UnknownCommandError(HandshakeError):
     """The device does not know the command (e.g. CONNECT sent to a VBus/LAN adapter)."""
 
     summary = "The device does not support the command"
+
+
+class EmulatorError(VBusError):
+    """The emulator cannot emulate what it was asked to (unknown controller, bad value list)."""

@@ -8,10 +8,12 @@ import ipaddress
 import logging
 import socket
 import ssl
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 
+from custom_components.resol_vbus.vbus.emulator import Emulator, Personality
 from custom_components.resol_vbus.vbus.errors import (
     AuthenticationError,
     ChannelNotAvailableError,
@@ -409,3 +411,54 @@ async def test_stop_leaves_no_tasks_and_closes_the_connection() -> None:
         with pytest.raises(VBusConnectionError, match="stopped"):
             await session.wait_connected()
     assert asyncio.all_tasks() == before
+
+
+# -- against the emulator, every personality ------------------------------------------------
+
+CONFIGS = {
+    Personality.DL2: {},
+    Personality.KM2: {},
+    Personality.LAN: {},
+    Personality.DL3: {"channel": 1},
+    Personality.VBUSNET: {"via_tag": "mylogger", "channel": 1},
+}
+
+
+@pytest.mark.parametrize("personality", list(CONFIGS))
+async def test_every_personality_streams_and_rejects_a_wrong_password(
+    personality: Personality,
+) -> None:
+    async with Emulator(personality=personality, speed=1000, offer_interval=None) as emulator:
+        settings = ConnectionConfig(host="127.0.0.1", port=emulator.port, **CONFIGS[personality])
+        connection = await connect(settings, list_channels=True)
+        frames: list = []
+        while not frames:
+            frames = [f for f in await connection.read_frames() if isinstance(f, Packet)]
+        assert frames[0].source == 0x7E11
+        assert frames[0].channel == CONFIGS[personality].get("channel", 0)
+        has_channels = personality in (Personality.DL3, Personality.VBUSNET)
+        assert connection.channels == ((Channel(1, "DeltaSol MX"),) if has_channels else ())
+        await connection.close()
+        with pytest.raises(AuthenticationError):
+            await connect(replace(settings, password="wrong"))
+
+
+async def test_personality_specific_rejections() -> None:
+    async with Emulator(personality=Personality.LAN) as lan:
+        with pytest.raises(UnknownCommandError) as excinfo:
+            await connect(ConnectionConfig(host="127.0.0.1", port=lan.port, via_tag="mylogger"))
+        assert excinfo.value.step == "CONNECT"
+    async with Emulator(personality=Personality.VBUSNET) as vbusnet:
+        with pytest.raises(ViaTagRejectedError):
+            await connect(ConnectionConfig(host="127.0.0.1", port=vbusnet.port, via_tag="other"))
+        with pytest.raises(AuthenticationError):  # PASS before CONNECT
+            await connect(ConnectionConfig(host="127.0.0.1", port=vbusnet.port))
+    async with Emulator(personality=Personality.DL3) as dl3:
+        with pytest.raises(ChannelNotAvailableError):
+            await connect(ConnectionConfig(host="127.0.0.1", port=dl3.port, channel=5))
+    async with Emulator(personality=Personality.RAW, speed=1000) as raw:
+        connection = await connect(ConnectionConfig(host="127.0.0.1", port=raw.port, raw=True))
+        frames: list = []
+        while not frames:
+            frames = [f for f in await connection.read_frames() if isinstance(f, Packet)]
+        await connection.close()

@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 DOMAIN: Final = "resol_vbus"
+LOGGER: Final = logging.getLogger(__package__)
+MANUFACTURER: Final = "RESOL"
+
+# Connection data (entry.data); host, port and password use Home Assistant's CONF_* names.
+CONF_CONNECTION: Final = "connection"  # CONNECTION_LOCAL or CONNECTION_VBUSNET
+CONNECTION_LOCAL: Final = "local"
+CONNECTION_VBUSNET: Final = "vbusnet"
+CONF_VIA_TAG: Final = "via_tag"
+CONF_CHANNEL: Final = "channel"  # DL3 VBus channel, 0 = none selected
+CONF_TLS: Final = "tls"
+# What the device-information endpoint reported at setup (when reachable).
+CONF_SERIAL: Final = "serial"
+CONF_PRODUCT: Final = "product"
+CONF_FIRMWARE: Final = "firmware"
+
+VBUSNET_HOST: Final = "vbus.net"
+
+# Options (entry.options).
+CONF_MIN_INTERVAL: Final = "min_interval"  # minimum seconds between state writes per entity
+DEFAULT_MIN_INTERVAL: Final = 0.0
+CONF_LANGUAGE: Final = "language"  # LANGUAGE_AUTO or one of the VSF languages
+LANGUAGE_AUTO: Final = "auto"
+LANGUAGES: Final = ("en", "de", "fr")

@@ -75,3 +75,7 @@ class UnknownCommandError(HandshakeError):
 
 class EmulatorError(VBusError):
     """The emulator cannot emulate what it was asked to (unknown controller, bad value list)."""
+
+
+class NoDataError(VBusTimeoutError):
+    """The device accepted the connection but sent no valid VBus packet in time."""

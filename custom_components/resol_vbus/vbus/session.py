@@ -33,6 +33,7 @@ from .errors import (
     ChannelNotAvailableError,
     DataModeRejectedError,
     HandshakeError,
+    NoDataError,
     UnknownCommandError,
     VBusConnectionError,
     VBusTimeoutError,
@@ -403,7 +404,7 @@ async def probe(
     Connects and authenticates; asks for the channel list (DL3) when ``list_channels``; with
     ``wait_for_data`` switches to data mode and waits up to ``data_timeout`` seconds for the
     first valid packet, then keeps listening for ``collect_time`` seconds to see the other
-    devices on the bus. Raises :class:`~.errors.VBusTimeoutError` when no packet arrives.
+    devices on the bus. Raises :class:`~.errors.NoDataError` when no packet arrives.
     """
     if not wait_for_data:
         async with _handshaking(config) as handshake:
@@ -447,7 +448,7 @@ async def _collect(
                         sources.setdefault(frame.source, frame.destination)
     except TimeoutError as err:
         msg = f"Connected, but no VBus data arrived within {data_timeout:g} s"
-        raise VBusTimeoutError(msg) from err
+        raise NoDataError(msg) from err
     with contextlib.suppress(TimeoutError, VBusConnectionError):
         async with asyncio.timeout(collect_time):
             while True:

@@ -1,8 +1,64 @@
 """Shared fixtures for the RESOL VBus tests."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from unittest.mock import patch
+
 import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.resol_vbus.const import DOMAIN
+from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.session import Backoff
+
+from .common import UNIQUE_ID, entry_data, mx_controller, mx_heat_meter, wait_for_packets
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load integrations from custom_components/ in every test."""
+
+
+@pytest.fixture
+def fast_reconnect() -> Iterator[None]:
+    """Reconnect after milliseconds, not seconds (the library tests the backoff itself)."""
+    with patch(
+        "custom_components.resol_vbus.vbus.session.Backoff",
+        return_value=Backoff(initial=0.01, maximum=0.02),
+    ):
+        yield
+
+
+@pytest.fixture
+async def emulator(socket_enabled: None) -> AsyncIterator[Emulator]:
+    """A DL2 with a DeltaSol MX behind it that sends one controller and one HQM packet."""
+    source = StaticSource(mx_controller(), mx_heat_meter())
+    async with Emulator(
+        personality=Personality.DL2, channels={1: source}, offer_interval=None
+    ) as device:
+        yield device
+
+
+@pytest.fixture
+def config_entry(emulator: Emulator) -> MockConfigEntry:
+    """A config entry for the emulator."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="DeltaSol MX via DL2",
+        unique_id=UNIQUE_ID,
+        data=entry_data(emulator.port),
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, config_entry: MockConfigEntry, fast_reconnect: None
+) -> MockConfigEntry:
+    """The integration set up against the emulator, its first packets processed."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await wait_for_packets(config_entry.runtime_data, 2)
+    await hass.async_block_till_done()
+    return config_entry

@@ -17,6 +17,7 @@ MANIFEST_KEYS = {
     "name",
     "codeowners",
     "config_flow",
+    "dhcp",
     "documentation",
     "integration_type",
     "iot_class",

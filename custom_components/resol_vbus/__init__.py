@@ -4,16 +4,44 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from homeassistant.const import Platform
+from homeassistant.helpers import device_registry as dr
+
+from .const import DOMAIN
+from .coordinator import VBusConfigEntry, VBusCoordinator
+from .entity import hub_device_info
+from .vbus.specification import Specification
+
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
     from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.device_registry import DeviceEntry
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
-async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:  # noqa: ARG001
-    """Set up RESOL VBus from a config entry (nothing to set up yet)."""
+async def async_setup_entry(hass: HomeAssistant, entry: VBusConfigEntry) -> bool:
+    """Connect to the device and set up its entities."""
+    spec = await hass.async_add_executor_job(Specification.bundled)
+    coordinator = VBusCoordinator(hass, entry, spec)
+    await coordinator.async_start()
+    entry.runtime_data = coordinator
+    hub = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **hub_device_info(coordinator)
+    )
+    coordinator.hub_device_id = hub.id
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:  # noqa: ARG001
-    """Unload a RESOL VBus config entry (nothing to unload yet)."""
-    return True
+async def async_unload_entry(hass: HomeAssistant, entry: VBusConfigEntry) -> bool:
+    """Unload the entities; the coordinator's shutdown closes the connection."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant,  # noqa: ARG001
+    entry: VBusConfigEntry,
+    device: DeviceEntry,
+) -> bool:
+    """Let the user remove VBus devices that are gone; the adapter itself stays."""
+    return (DOMAIN, entry.runtime_data.unique_prefix) not in device.identifiers

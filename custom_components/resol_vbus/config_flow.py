@@ -1,22 +1,563 @@
-"""Config flow for the RESOL VBus integration."""
+"""Config flow for the RESOL VBus integration.
+
+A local device (DL2, DL3, KM2, VBus/LAN …) or a device behind VBus.net is added in three steps:
+the connection (host or via tag, password), the VBus channel (only when the device lists channels,
+as a DL3 or VBus.net does) and a test that the channel really carries VBus data. Devices are
+offered from the library's UDP discovery and found by DHCP (RESOL's MAC prefix).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any, Final, override
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+try:  # Home Assistant 2026.9 replaced voluptuous with probatio, a drop-in with the same API
+    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # older Home Assistant
+    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
+from homeassistant.config_entries import (
+    SOURCE_DHCP,
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
+from homeassistant.core import callback
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
 
-from .const import DOMAIN
+from .const import (
+    CONF_CHANNEL,
+    CONF_CONNECTION,
+    CONF_FIRMWARE,
+    CONF_LANGUAGE,
+    CONF_MIN_INTERVAL,
+    CONF_PRODUCT,
+    CONF_SERIAL,
+    CONF_TLS,
+    CONF_VIA_TAG,
+    CONNECTION_LOCAL,
+    CONNECTION_VBUSNET,
+    DEFAULT_MIN_INTERVAL,
+    DOMAIN,
+    LANGUAGE_AUTO,
+    LANGUAGES,
+    VBUSNET_HOST,
+)
+from .coordinator import connection_config
+from .vbus.discovery import (
+    DISCOVERY_PORT,
+    HTTP_PORTS,
+    HTTP_TIMEOUT,
+    discover,
+    fetch_device_information,
+)
+from .vbus.errors import (
+    AuthenticationError,
+    ChannelNotAvailableError,
+    NoDataError,
+    UnknownCommandError,
+    VBusConnectionError,
+    ViaTagRejectedError,
+)
+from .vbus.session import (
+    DEFAULT_PASSWORD,
+    DEFAULT_PORT,
+    DEFAULT_TLS_PORT,
+    Channel,
+    ConnectionConfig,
+    ProbeResult,
+    Step,
+    probe,
+)
+from .vbus.specification import Specification
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
+
+    from .vbus.discovery import DeviceInformation, DiscoveredDevice
+
+_LOGGER = logging.getLogger(__name__)
+
+# How long the flow waits for the first VBus packet. Controllers send about every second, but a
+# DL2/DL3 may need a few seconds after the handshake; the tests patch this.
+PROBE_DATA_TIMEOUT: Final = 20.0
+# Only the first device seen names the entry, so the probe does not listen any longer.
+PROBE_COLLECT_TIME: Final = 0.0
+# UDP discovery when the user step opens (the tests aim it at the emulator's loopback responder).
+DISCOVERY_TIMEOUT: Final = 1.5
+DISCOVERY_BROADCAST: Final = "255.255.255.255"
+# VBus.net listens on 7053 for plain text and on 57053 for TLS.
+VBUSNET_PORT: Final = DEFAULT_PORT
+VBUSNET_TLS_PORT: Final = DEFAULT_TLS_PORT
+
+# What the title calls the adapter when the device information is not available.
+_LOCAL_PRODUCT: Final = "VBus/LAN"
+_VBUSNET_PRODUCT: Final = "VBus.net"
+
+_PASSWORD_SELECTOR: Final = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+LOCAL_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(CONF_HOST): TextSelector(TextSelectorConfig(autocomplete="off")),
+        vol.Required(CONF_PORT, default=DEFAULT_PORT): cv.port,
+        vol.Required(CONF_PASSWORD, default=DEFAULT_PASSWORD): _PASSWORD_SELECTOR,
+    }
+)
+VBUSNET_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(CONF_VIA_TAG): TextSelector(TextSelectorConfig(autocomplete="off")),
+        vol.Required(CONF_PASSWORD, default=DEFAULT_PASSWORD): _PASSWORD_SELECTOR,
+        vol.Optional(CONF_TLS, default=False): BooleanSelector(),
+    }
+)
+REAUTH_SCHEMA: Final = vol.Schema({vol.Required(CONF_PASSWORD): _PASSWORD_SELECTOR})
+OPTIONS_SCHEMA: Final = vol.Schema(
+    {
+        vol.Required(CONF_MIN_INTERVAL, default=DEFAULT_MIN_INTERVAL): NumberSelector(
+            NumberSelectorConfig(
+                min=0,
+                max=3600,
+                step=0.1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+        vol.Required(CONF_LANGUAGE, default=LANGUAGE_AUTO): SelectSelector(
+            SelectSelectorConfig(
+                options=[LANGUAGE_AUTO, *LANGUAGES],
+                translation_key=CONF_LANGUAGE,
+                mode=SelectSelectorMode.DROPDOWN,
+            )
+        ),
+    }
+)
+
+
+class _ProbeError(Exception):
+    """The connection test failed; ``reason`` is the translation key of the form error."""
+
+    def __init__(self, *, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _error_reason(err: Exception) -> str:
+    """The form error for an exception raised by the library's probe."""
+    if isinstance(err, NoDataError):
+        return "no_data"
+    if isinstance(err, VBusConnectionError):
+        return "cannot_connect"
+    if isinstance(err, AuthenticationError):
+        return "invalid_auth"
+    # A VBus/LAN, DL2 … does not know CONNECT: the via tag went to a device, not to VBus.net.
+    if isinstance(err, ViaTagRejectedError) or (
+        isinstance(err, UnknownCommandError) and err.step == Step.CONNECT
+    ):
+        return "invalid_via_tag"
+    # Likewise, a device without channels does not know CHANNEL.
+    if isinstance(err, ChannelNotAvailableError) or (
+        isinstance(err, UnknownCommandError) and err.step == Step.CHANNEL
+    ):
+        return "invalid_channel"
+    return "unknown"
+
+
+async def _async_probe(
+    config: ConnectionConfig, *, wait_for_data: bool, spec: Specification | None = None
+) -> ProbeResult:
+    """Run the library's probe; raise :class:`_ProbeError` with the form error on failure."""
+    try:
+        return await probe(
+            config,
+            wait_for_data=wait_for_data,
+            data_timeout=PROBE_DATA_TIMEOUT,
+            collect_time=PROBE_COLLECT_TIME,
+            spec=spec,
+        )
+    except Exception as err:
+        reason = _error_reason(err)
+        if reason == "unknown":
+            _LOGGER.exception("Unexpected error while testing the connection to %s", config.host)
+        raise _ProbeError(reason=reason) from err
+
+
+def _local_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        CONF_CONNECTION: CONNECTION_LOCAL,
+        CONF_HOST: user_input[CONF_HOST].strip(),
+        CONF_PORT: user_input[CONF_PORT],
+        CONF_PASSWORD: user_input[CONF_PASSWORD],
+    }
+
+
+def _vbusnet_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    tls = user_input[CONF_TLS]
+    return {
+        CONF_CONNECTION: CONNECTION_VBUSNET,
+        CONF_HOST: VBUSNET_HOST,
+        CONF_PORT: VBUSNET_TLS_PORT if tls else VBUSNET_PORT,
+        CONF_PASSWORD: user_input[CONF_PASSWORD],
+        CONF_VIA_TAG: user_input[CONF_VIA_TAG].strip(),
+        CONF_TLS: tls,
+    }
+
+
+def _device_label(device: DiscoveredDevice) -> str:
+    """How a device found on the network is listed: "DL3 001E660300F0 (192.168.1.5)"."""
+    name = " ".join(part for part in (device.product, device.serial) if part)
+    return f"{name} ({device.address})" if name else device.address
 
 
 class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle a config flow for RESOL VBus."""
 
     VERSION = 1
+    MINOR_VERSION = 1
 
-    async def async_step_user(
-        self,
-        user_input: dict[str, Any] | None = None,  # noqa: ARG002 - no fields yet
+    def __init__(self) -> None:
+        """Start with nothing known about the device."""
+        self._discovered: dict[str, DiscoveredDevice] = {}
+        self._host: str | None = None  # host found by discovery, prefilled in the local step
+        self._data: dict[str, Any] = {}  # connection data entered so far
+        self._info: DeviceInformation | None = None
+        self._device_id = ""  # the unique ID without the channel
+        self._channels: list[Channel] = []
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> ResolVBusOptionsFlow:
+        """Get the options flow for this handler."""
+        return ResolVBusOptionsFlow()
+
+    # -- user ----------------------------------------------------------------------------------
+
+    @override
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Offer a local device, VBus.net or (when any were found) a device on the network."""
+        try:
+            devices = await discover(
+                DISCOVERY_TIMEOUT,
+                broadcast=DISCOVERY_BROADCAST,
+                port=DISCOVERY_PORT,
+                http_ports=HTTP_PORTS,
+                http_timeout=HTTP_TIMEOUT,
+            )
+        except OSError:
+            _LOGGER.debug("LAN discovery failed", exc_info=True)
+            devices = []
+        self._discovered = {device.address: device for device in devices}
+        menu = ["local", CONNECTION_VBUSNET]
+        if devices:
+            menu.insert(0, "discovered")
+        return self.async_show_menu(step_id="user", menu_options=menu)
+
+    async def async_step_discovered(
+        self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show the user step; it has no fields yet."""
-        return self.async_show_form(step_id="user")
+        """Let the user pick one of the devices the UDP discovery found."""
+        if user_input is not None:
+            device = self._discovered[user_input[CONF_DEVICE]]
+            serial = device.serial.upper() if device.serial else None
+            return await self._async_discovered(device.address, serial)
+        options = [
+            SelectOptionDict(value=address, label=_device_label(device))
+            for address, device in self._discovered.items()
+        ]
+        return self.async_show_form(
+            step_id="discovered",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_DEVICE): SelectSelector(
+                        SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_local(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Connect to a device on the local network."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self._data = _local_data(user_input)
+            try:
+                return await self._async_test_connection()
+            except _ProbeError as err:
+                errors["base"] = err.reason
+        elif self._host:
+            user_input = {CONF_HOST: self._host}
+        return self.async_show_form(
+            step_id="local",
+            data_schema=self.add_suggested_values_to_schema(LOCAL_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_vbusnet(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Connect to a device through VBus.net."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self._data = _vbusnet_data(user_input)
+            try:
+                return await self._async_test_connection()
+            except _ProbeError as err:
+                errors["base"] = err.reason
+        return self.async_show_form(
+            step_id=CONNECTION_VBUSNET,
+            data_schema=self.add_suggested_values_to_schema(VBUSNET_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_channel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose the VBus channel of a DL3 (or of a device behind VBus.net)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                return await self._async_finish(int(user_input[CONF_CHANNEL]))
+            except _ProbeError as err:
+                errors["base"] = err.reason
+        elif self.source == SOURCE_RECONFIGURE:
+            user_input = {CONF_CHANNEL: str(self._get_reconfigure_entry().data[CONF_CHANNEL])}
+        options = [
+            SelectOptionDict(value=str(channel.number), label=f"{channel.number}: {channel.name}")
+            for channel in self._channels
+        ]
+        return self.async_show_form(
+            step_id=CONF_CHANNEL,
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(CONF_CHANNEL): SelectSelector(
+                            SelectSelectorConfig(options=options, mode=SelectSelectorMode.DROPDOWN)
+                        )
+                    }
+                ),
+                user_input,
+            ),
+            errors=errors,
+        )
+
+    # -- discovery -----------------------------------------------------------------------------
+
+    @override
+    async def async_step_dhcp(self, discovery_info: DhcpServiceInfo) -> ConfigFlowResult:
+        """Handle a RESOL device (MAC prefix 00:1E:66) found by DHCP; its MAC is its serial.
+
+        The manifest's matcher covers RESOL's own OUI only: KM2 modules use other vendors' MAC
+        prefixes (e.g. A8:40:41) that are not RESOL's to claim, so they are found by the UDP
+        discovery of the user step instead.
+        """
+        serial = discovery_info.macaddress.replace(":", "").upper()
+        await self.async_set_unique_id(serial)
+        self._abort_if_unique_id_configured()  # the user ignored this device
+        return await self._async_discovered(discovery_info.ip, serial)
+
+    async def _async_discovered(self, host: str, serial: str | None) -> ConfigFlowResult:
+        """Continue with a discovered device: update known entries, else ask for the password.
+
+        The unique ID of an entry ends with the channel, so every entry of the device (one per
+        channel of a DL3) gets the new host. A device found again by DHCP is done; one the user
+        picked from the UDP discovery is done unless its entries name channels (a DL3 may offer
+        more of them).
+        """
+        if serial:
+            entries = [
+                entry
+                for entry in self._async_current_entries(include_ignore=False)
+                if entry.data.get(CONF_SERIAL) == serial
+            ]
+            for entry in entries:
+                self._async_update_host(entry, host)
+            if entries and (
+                self.source == SOURCE_DHCP
+                or any(not entry.data.get(CONF_CHANNEL) for entry in entries)
+            ):
+                return self.async_abort(reason="already_configured")
+        self._host = host
+        self.context["title_placeholders"] = {"name": serial or host, "host": host}
+        return await self.async_step_local()
+
+    @callback
+    def _async_update_host(self, entry: ConfigEntry, host: str) -> None:
+        """Store a changed host and reload the entry, as ``_abort_if_unique_id_configured`` does."""
+        if self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_HOST: host}
+        ) and entry.state in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_RETRY):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    # -- reauthentication and reconfiguration --------------------------------------------------
+
+    async def async_step_reauth(
+        self,
+        entry_data: Mapping[str, Any],  # noqa: ARG002 - the entry is read in the next step
+    ) -> ConfigFlowResult:
+        """The device rejected the stored password."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the new password and check it."""
+        errors: dict[str, str] = {}
+        entry = self._get_reauth_entry()
+        if user_input is not None:
+            data = {**entry.data, CONF_PASSWORD: user_input[CONF_PASSWORD]}
+            try:
+                await _async_probe(connection_config(data), wait_for_data=False)
+            except _ProbeError as err:
+                errors["base"] = err.reason
+            else:
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_PASSWORD: user_input[CONF_PASSWORD]}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=REAUTH_SCHEMA,
+            description_placeholders={"host": entry.data[CONF_HOST]},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the connection (and the channel) of an entry."""
+        errors: dict[str, str] = {}
+        entry = self._get_reconfigure_entry()
+        local = entry.data[CONF_CONNECTION] == CONNECTION_LOCAL
+        if user_input is not None:
+            self._data = _local_data(user_input) if local else _vbusnet_data(user_input)
+            try:
+                return await self._async_test_connection()
+            except _ProbeError as err:
+                errors["base"] = err.reason
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                LOCAL_SCHEMA if local else VBUSNET_SCHEMA,
+                user_input if user_input is not None else entry.data,
+            ),
+            errors=errors,
+        )
+
+    # -- the connection test ---------------------------------------------------------------------
+
+    async def _async_test_connection(self) -> ConfigFlowResult:
+        """Authenticate and list the channels; then choose a channel or finish."""
+        if self._data.get(CONF_VIA_TAG) == "":
+            # Without a via tag the client skips CONNECT and VBus.net rejects the password.
+            raise _ProbeError(reason="invalid_via_tag")
+        result = await _async_probe(connection_config(self._data), wait_for_data=False)
+        self._info = None
+        if self._data[CONF_CONNECTION] == CONNECTION_VBUSNET:
+            self._device_id = f"{CONNECTION_VBUSNET}-{self._data[CONF_VIA_TAG].lower()}"
+        else:
+            self._info = await fetch_device_information(
+                self._data[CONF_HOST], HTTP_PORTS, HTTP_TIMEOUT
+            )
+            serial = self._info.serial.upper() if self._info and self._info.serial else None
+            if self.source == SOURCE_RECONFIGURE:
+                serial = await self._async_check_same_device(serial)
+            self._device_id = serial or self._data[CONF_HOST].lower()
+        if not result.channels:
+            return await self._async_finish(0)
+        # Channels that other entries already use are not offered again.
+        own = self._get_reconfigure_entry() if self.source == SOURCE_RECONFIGURE else None
+        taken = {
+            entry.unique_id
+            for entry in self._async_current_entries(include_ignore=False)
+            if entry is not own
+        }
+        self._channels = [
+            channel
+            for channel in result.channels
+            if f"{self._device_id}-{channel.number}" not in taken
+        ]
+        if not self._channels:
+            return self.async_abort(reason="already_configured")
+        return await self.async_step_channel()
+
+    async def _async_check_same_device(self, serial: str | None) -> str | None:
+        """Abort a reconfiguration that reaches another device than the entry's.
+
+        Only possible where the entry knows its serial. Without device information now, the
+        entry keeps its serial (and so its unique ID); the channel may still change later.
+        """
+        entry = self._get_reconfigure_entry()
+        if known := entry.data.get(CONF_SERIAL):
+            serial = serial or known
+            await self.async_set_unique_id(f"{serial}-{entry.data[CONF_CHANNEL]}")
+            self._abort_if_unique_id_mismatch()
+        return serial
+
+    async def _async_finish(self, channel: int) -> ConfigFlowResult:
+        """Wait for VBus data on ``channel``; create or update the entry."""
+        unique_id = f"{self._device_id}-{channel}"
+        await self.async_set_unique_id(unique_id, raise_on_progress=False)
+        if self.source != SOURCE_RECONFIGURE or unique_id != (
+            self._get_reconfigure_entry().unique_id
+        ):
+            self._abort_if_unique_id_configured()
+        data = {**self._data, CONF_CHANNEL: channel}
+        spec = await self.hass.async_add_executor_job(Specification.bundled)
+        result = await _async_probe(connection_config(data), wait_for_data=True, spec=spec)
+        if self._info is not None:
+            known = {
+                CONF_SERIAL: self._info.serial and self._info.serial.upper(),
+                CONF_PRODUCT: self._info.product,
+                CONF_FIRMWARE: self._info.version,
+            }
+            data.update({key: value for key, value in known.items() if value})
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), unique_id=unique_id, data_updates=data
+            )
+        return self.async_create_entry(title=self._title(result, channel), data=data)
+
+    def _title(self, result: ProbeResult, channel: int) -> str:
+        """E.g. "DeltaSol MX via DL3 channel 1", from the first device that sent data."""
+        if self._info is not None and self._info.product:
+            product = self._info.product
+        elif self._data[CONF_CONNECTION] == CONNECTION_VBUSNET:
+            product = _VBUSNET_PRODUCT
+        else:
+            product = _LOCAL_PRODUCT
+        # A probe that waited for data saw at least the sender of the first packet.
+        controller = result.devices[0].name.partition("[")[0].strip()
+        title = f"{controller} via {product}"
+        return f"{title} channel {channel}" if channel else title
+
+
+class ResolVBusOptionsFlow(OptionsFlowWithReload):
+    """Settings of an entry; changing them reloads it."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Minimum interval between state writes and the language of entity names."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                OPTIONS_SCHEMA, self.config_entry.options
+            ),
+        )

@@ -335,6 +335,23 @@ def _split_capture(data: bytes) -> list[tuple[bytes, Frame | None]]:
     return pieces
 
 
+class StaticSource(ChannelSource):
+    """One burst of fixed frames, then silence: a deterministic bus for tests and examples."""
+
+    def __init__(
+        self, *frames: Frame, controller: int | None = None, name: str | None = None
+    ) -> None:
+        """Send ``frames`` once; the controller defaults to the first packet's source."""
+        packets = [frame for frame in frames if isinstance(frame, Packet)]
+        address = controller if controller is not None else (packets[0].source if packets else None)
+        super().__init__(name=name, controller_address=address)
+        self.units = tuple(frame.encode() for frame in frames)
+
+    def cycles(self) -> Iterator[Cycle]:
+        """A single cycle."""
+        yield Cycle(0.0, self.units)
+
+
 class LiveCaptureSource(ChannelSource):
     """Replays raw wire bytes (a capture of a live stream) byte for byte, junk included.
 

@@ -26,7 +26,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import (
     AuthenticationError,
@@ -43,7 +43,7 @@ from .protocol import Frame, Packet
 from .receiver import StreamReceiver
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
     from .specification import Specification
 
@@ -473,6 +473,7 @@ class SessionState(StrEnum):
 
 type FrameListener = Callable[[Frame], None]
 type StateListener = Callable[[SessionState, BaseException | None], None]
+type Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,12 +578,18 @@ class VBusSession:
 
     # -- control ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start connecting in the background."""
+    def start(self, spawn: Spawn | None = None) -> None:
+        """Start connecting in the background.
+
+        ``spawn(coroutine, name)`` creates the task (e.g. a host application's background-task
+        helper, so that it tracks the task); by default :func:`asyncio.create_task`.
+        """
         if self._task is None or self._task.done():
             self._set_state(SessionState.CONNECTING)
-            self._task = asyncio.create_task(
-                self._run(), name=f"vbus session {self.config.host}:{self.config.port}"
+            name = f"vbus session {self.config.host}:{self.config.port}"
+            coroutine = self._run()
+            self._task = (
+                spawn(coroutine, name) if spawn else asyncio.create_task(coroutine, name=name)
             )
 
     async def stop(self) -> None:

@@ -5,6 +5,8 @@ so this module stays free of Home Assistant imports; the integration's tests che
 against Home Assistant's own tables). :func:`field_semantics` adds the state class: counters
 (heat quantities, volumes, operating hours, impulse counters) are ``total_increasing`` so that
 they work in the Energy dashboard and in long-term statistics; other numbers are measurements.
+The rest tells single-bit flags from numbers, "no sensor" sentinel readings from measurements,
+and diagnostics from what users put on dashboards.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 from .specification import FieldType, UnitFamily
 
 if TYPE_CHECKING:
-    from .specification import FieldSpec
+    from .specification import FieldSpec, Value
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +138,64 @@ def field_semantics(field: FieldSpec) -> FieldSemantics:
     else:
         state = STATE_MEASUREMENT
     return FieldSemantics(mapping.unit, mapping.device_class, state)
+
+
+#: Readings controllers send for "no sensor connected" / "short circuit" / unused slots.
+SENTINELS: Final[dict[str, frozenset[float]]] = {
+    "DegreesCelsius": frozenset({888.8, -888.8, 999.9, -999.9}),
+    "DegreesFahrenheit": frozenset({888.8, -888.8, 999.9, -999.9}),
+    "Bars": frozenset({99.99}),
+    "Ohms": frozenset({9999.9}),
+}
+
+_PROBLEM: Final = re.compile(
+    r"error|fehler|defect|defekt|broken|unterbrochen|short|kurzschluss|fault|störung|warn"
+    r"|erreur|alarm",
+    re.IGNORECASE,
+)
+_RUNNING: Final = re.compile(r"relay|relais|pump|pumpe|output|ausgang", re.IGNORECASE)
+_VERSION: Final = re.compile(r"version", re.IGNORECASE)
+
+
+def is_flag(spec_field: FieldSpec) -> bool:
+    """Single-bit fields (``OOO_S_M`` with a mask M): relay states, error and warning flags."""
+    parts = spec_field.field_id.split("_")
+    return len(parts) >= 3 and parts[2].isdigit() and int(parts[2]) != 0
+
+
+def flag_class(spec_field: FieldSpec) -> str | None:
+    """``problem`` for error flags, ``running`` for relays and pumps, else none."""
+    names = " ".join(spec_field.names)
+    if _PROBLEM.search(names):
+        return "problem"
+    if _RUNNING.search(names):
+        return "running"
+    return None
+
+
+def is_sentinel(spec_field: FieldSpec, value: Value | None) -> bool:
+    """Whether ``value`` means "no sensor" rather than a measurement."""
+    sentinels = SENTINELS.get(spec_field.unit.code)
+    return (
+        sentinels is not None
+        and value is not None
+        and round(value, max(spec_field.precision, 0)) in sentinels
+    )
+
+
+def is_diagnostic(spec_field: FieldSpec) -> bool:
+    """Clocks, versions and unit-less numbers are not what users put on dashboards."""
+    if spec_field.type != FieldType.NUMBER:
+        return True
+    if _VERSION.search(" ".join(spec_field.names)):
+        return True
+    return field_semantics(spec_field).unit is None and not field_semantics(spec_field).is_counter
+
+
+def enabled_by_default(spec_field: FieldSpec, first_value: Value | None) -> bool:
+    """Entities start disabled when they only report "no sensor" or are noisy diagnostics."""
+    if first_value is None or is_sentinel(spec_field, first_value):
+        return False
+    if spec_field.type == FieldType.DATETIME:
+        return True  # the controller clock is worth seeing
+    return not is_diagnostic(spec_field)

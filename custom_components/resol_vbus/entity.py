@@ -1,0 +1,165 @@
+"""Base entity: one decoded field of one kind of VBus packet."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, cast
+
+from homeassistant.const import CONF_HOST
+from homeassistant.core import callback
+from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURER
+from .coordinator import VBusCoordinator
+
+if TYPE_CHECKING:
+    from homeassistant.core import CALLBACK_TYPE
+
+    from .coordinator import PacketKey, PacketState
+    from .vbus.specification import FieldSpec, Value
+
+#: Packets addressed to this destination are the controller's ordinary broadcasts.
+BROADCAST_DESTINATION = 0x0010
+MAC_DIGITS = 12
+
+
+def hub_identifier(coordinator: VBusCoordinator) -> tuple[str, str]:
+    """Device-registry identifier of the adapter / data logger."""
+    return (DOMAIN, coordinator.unique_prefix)
+
+
+def hub_device_info(coordinator: VBusCoordinator) -> DeviceInfo:
+    """The adapter or data logger the entry connects to (the only device with a MAC)."""
+    data = coordinator.config_entry.data
+    serial = data.get(CONF_SERIAL)
+    info = DeviceInfo(
+        identifiers={hub_identifier(coordinator)},
+        manufacturer=MANUFACTURER,
+        name=f"{data.get(CONF_PRODUCT) or 'VBus'} {data[CONF_HOST]}",
+        model=data.get(CONF_PRODUCT),
+        serial_number=serial,
+        sw_version=data.get(CONF_FIRMWARE),
+    )
+    if isinstance(serial, str) and len(serial) == MAC_DIGITS:  # RESOL serials are the MAC
+        mac = ":".join(serial[i : i + 2] for i in range(0, 12, 2)).lower()
+        info["connections"] = {(CONNECTION_NETWORK_MAC, mac)}
+    return info
+
+
+def device_identifier(coordinator: VBusCoordinator, key: PacketKey) -> tuple[str, str]:
+    """Device-registry identifier of the VBus device that sends ``key`` packets."""
+    return (DOMAIN, f"{coordinator.unique_prefix}_{key.channel:02X}_{key.source:04X}")
+
+
+def _via_hub(coordinator: VBusCoordinator) -> dict[str, object]:
+    """Link to the hub device: by device id (Home Assistant ≥ 2026.10) or by identifier."""
+    if "via_device_id" in DeviceInfo.__annotations__:
+        return {"via_device_id": coordinator.hub_device_id}
+    return {"via_device": hub_identifier(coordinator)}
+
+
+class VBusEntity(CoordinatorEntity[VBusCoordinator]):
+    """A field of a packet; state writes happen only when its value changes."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, coordinator: VBusCoordinator, packet: PacketState, index: int) -> None:
+        """Create the entity for field ``index`` of ``packet``."""
+        super().__init__(coordinator)
+        self._packet = packet
+        self._index = index
+        self.field: FieldSpec = packet.decoder.fields[index]
+        key = packet.key
+        language = coordinator.language
+        name = self.field.name(language)
+        if key.destination != BROADCAST_DESTINATION:
+            # e.g. what a DeltaSol MX sends to its extension module EM #1
+            peer = coordinator.spec.device_name(key.destination, key.source, language)
+            name = f"{name} ({peer})"
+        self._attr_name = name
+        self._attr_unique_id = f"{coordinator.unique_prefix}_{key.packet_id}_{self.field.field_id}"
+        self._attr_device_info = cast(
+            "DeviceInfo",
+            {
+                "identifiers": {device_identifier(coordinator, key)},
+                "manufacturer": MANUFACTURER,
+                "name": coordinator.spec.device_name(key.source, key.destination, language),
+                "model_id": f"0x{key.source:04X}",
+                **_via_hub(coordinator),
+            },
+        )
+        self._last_write = float("-inf")
+        self._written: object = None
+        self._pending_write: CALLBACK_TYPE | None = None
+
+    @property
+    def value(self) -> Value | None:
+        """The field's latest decoded value (``None`` when absent from the packet)."""
+        return self._packet.values[self._index]
+
+    @property
+    def available(self) -> bool:
+        """Connected, and the device still sends this packet."""
+        return super().available and self._packet.available
+
+    async def async_added_to_hass(self) -> None:
+        """Listen to this field's value and this packet's availability."""
+        await super().async_added_to_hass()
+        packet = self._packet
+        listeners = packet.field_listeners.setdefault(self._index, [])
+        listeners.append(self._handle_value_change)
+        packet.availability_listeners.append(self.async_write_ha_state)
+        self.async_on_remove(lambda: listeners.remove(self._handle_value_change))
+        self.async_on_remove(
+            lambda: packet.availability_listeners.remove(self.async_write_ha_state)
+        )
+        self.async_on_remove(self._cancel_pending_write)
+
+    def state_value(self) -> object:
+        """What the state shows (the platforms' native value); equal values are not written."""
+        raise NotImplementedError
+
+    @callback
+    def _handle_value_change(self) -> None:
+        if self.state_value() == self._written:
+            # A raw change that shows the same (e.g. one "no sensor" code for another).
+            self._cancel_pending_write()
+            return
+        interval = self.coordinator.min_interval
+        now = time.monotonic()
+        if interval <= 0 or now - self._last_write >= interval:
+            self._cancel_pending_write()
+            self._write(now)
+        elif self._pending_write is None:
+            self._pending_write = async_call_later(
+                self.hass, interval - (now - self._last_write), self._write_later
+            )
+
+    @callback
+    def _write_later(self, _now: object) -> None:
+        self._pending_write = None
+        if self.state_value() != self._written:
+            self._write(time.monotonic())
+
+    def _write(self, now: float) -> None:
+        self._last_write = now
+        self._write_state()
+
+    @callback
+    def _write_state(self) -> None:
+        """Write the state and remember what was written."""
+        self._written = self.state_value()
+        self.async_write_ha_state()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """The connection went down or came back."""
+        self._write_state()
+
+    def _cancel_pending_write(self) -> None:
+        if self._pending_write is not None:
+            self._pending_write()
+            self._pending_write = None

@@ -1,0 +1,112 @@
+"""Helpers for the Home Assistant tests: deterministic MX packets and entry data."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
+
+from custom_components.resol_vbus.const import (
+    CONF_CHANNEL,
+    CONF_CONNECTION,
+    CONF_FIRMWARE,
+    CONF_PRODUCT,
+    CONF_SERIAL,
+    CONNECTION_LOCAL,
+)
+from custom_components.resol_vbus.vbus.protocol import Packet
+from custom_components.resol_vbus.vbus.recording import (
+    HeaderSetStart,
+    RecordedFrame,
+    read_recording,
+)
+from custom_components.resol_vbus.vbus.specification import Specification, Value
+
+if TYPE_CHECKING:
+    from custom_components.resol_vbus.coordinator import VBusCoordinator
+
+REFERENCE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "data"
+SERIAL = "001E66E7A002"
+UNIQUE_ID = f"{SERIAL}-0"
+
+
+def encode(dst: int, src: int, command: int, length: int, values: dict[str, Value]) -> Packet:
+    """A packet whose payload carries ``values`` (by field id), zeros elsewhere."""
+    decoder = Specification.bundled().decoder(dst, src, command)
+    assert decoder is not None
+    payload = bytearray(length)
+    for spec_field in decoder.fields:
+        if spec_field.field_id in values:
+            spec_field.encode_into(payload, values[spec_field.field_id])
+    return Packet(dst, src, command, bytes(payload))
+
+
+def mx_controller(overrides: dict[str, Value] | None = None) -> Packet:
+    """A DeltaSol MX controller packet (25 frames, as the real one)."""
+    values: dict[str, Value] = {
+        "000_2_0": 1.9,  # Temperature sensor 1
+        "002_2_0": 25.0,  # Temperature sensor 2
+        "026_2_0": -888.8,  # Temperature sensor 14: no sensor connected
+        "076_1_0": 100,  # Pump speed relay 1
+        "092_4_0": 414032776,  # System date: 2014-02-14 01:06:16 (controller local time)
+    }
+    values.update(overrides or {})
+    return encode(0x0010, 0x7E11, 0x0100, 100, values)
+
+
+def mx_heat_meter(heat: int = 5020902) -> Packet:
+    """A DeltaSol MX heat quantity meter packet (HQM #1)."""
+    return encode(0x0010, 0x7E31, 0x0100, 16, {"000_4_0": heat})
+
+
+def entry_data(port: int, **extra: object) -> dict[str, object]:
+    """Config entry data for a local device on loopback."""
+    return {
+        CONF_CONNECTION: CONNECTION_LOCAL,
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: port,
+        CONF_PASSWORD: "vbus",
+        CONF_CHANNEL: 0,
+        CONF_SERIAL: SERIAL,
+        CONF_PRODUCT: "DL2",
+        CONF_FIRMWARE: "2.2.0",
+        **extra,
+    }
+
+
+def recording(name: str) -> bytes:
+    """A reference recording (the test skips when ../shared is absent)."""
+    path = REFERENCE_DATA / "recordings" / name
+    if not path.is_file():
+        pytest.skip(f"reference recording {name} not available (../shared is absent)")
+    return path.read_bytes()
+
+
+def header_sets(data: bytes) -> list[list[Packet]]:
+    """The packets of a recording, grouped by header set."""
+    sets: list[list[Packet]] = []
+    for item in read_recording(data):
+        if isinstance(item, HeaderSetStart):
+            sets.append([])
+        elif isinstance(item, RecordedFrame) and isinstance(item.frame, Packet) and sets:
+            sets[-1].append(item.frame)
+    return sets
+
+
+async def wait_for_packets(coordinator: VBusCoordinator, count: int) -> None:
+    """Wait until the coordinator knows ``count`` kinds of packets."""
+    seen = asyncio.Event()
+
+    def check(_packet: object) -> None:
+        if len(coordinator.packets) >= count:
+            seen.set()
+
+    remove = coordinator.async_add_packet_callback(check)
+    try:
+        async with asyncio.timeout(10):
+            await seen.wait()
+    finally:
+        remove()

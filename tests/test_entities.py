@@ -1,0 +1,133 @@
+"""Entity behaviour: write throttling, stale packets, options, device removal, diagnostics."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components import resol_vbus
+from custom_components.resol_vbus.const import CONF_LANGUAGE, CONF_MIN_INTERVAL, DOMAIN
+from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
+
+from .common import UNIQUE_ID, mx_controller
+
+TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
+
+
+def temperature_entity(hass: HomeAssistant) -> str:
+    found = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, TEMPERATURE)
+    assert found is not None
+    return found
+
+
+async def test_minimum_interval_between_writes(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    hass.config_entries.async_update_entry(init_integration, options={CONF_MIN_INTERVAL: 10})
+    coordinator = init_integration.runtime_data
+    entity_id = temperature_entity(hass)
+    seen: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: seen.append(event.data["new_state"].state),
+    )
+    coordinator._handle_frame(mx_controller({"000_2_0": 2.0}))
+    coordinator._handle_frame(mx_controller({"000_2_0": 2.1}))  # within 10 s: deferred
+    coordinator._handle_frame(mx_controller({"000_2_0": 2.2}))  # replaces the deferred value
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "2.0"
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=11))
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "2.2"
+    # Back and forth within the interval: nothing to write when the timer fires.
+    coordinator._handle_frame(mx_controller({"000_2_0": 2.3}))
+    coordinator._handle_frame(mx_controller({"000_2_0": 2.2}))
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=22))
+    await hass.async_block_till_done()
+    assert [s for s in seen if s in ("2.0", "2.1", "2.2", "2.3")] == ["2.0", "2.2"]
+
+
+async def test_stale_packets_make_their_entities_unavailable(
+    hass: HomeAssistant, init_integration: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.resol_vbus")
+    coordinator = init_integration.runtime_data
+    now = [1000.0]
+    coordinator._clock = lambda: now[0]
+    coordinator._handle_frame(mx_controller())  # seen at t=1000
+    entity_id = temperature_entity(hass)
+    now[0] += 59
+    coordinator._check_stale()
+    assert hass.states.get(entity_id).state == "1.9"
+    now[0] += 2  # 61 s without this packet
+    coordinator._check_stale()
+    coordinator._check_stale()
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == STATE_UNAVAILABLE
+    coordinator._handle_frame(mx_controller())
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id).state == "1.9"
+    messages = [r.getMessage() for r in caplog.records if "DeltaSol MX" in r.getMessage()]
+    assert messages == [
+        "DeltaSol MX [Controller] (channel 0, 00_0010_7E11_10_0100) stopped sending data",
+        "DeltaSol MX [Controller] (channel 0, 00_0010_7E11_10_0100) sends data again",
+    ]
+
+
+async def test_language_option_renames_entities(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    hass.config_entries.async_update_entry(init_integration, options={CONF_LANGUAGE: "de"})
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    state = hass.states.get(temperature_entity(hass))
+    assert state.attributes["friendly_name"] == "DeltaSol MX [Regler] Temperatur Sensor 1"
+
+
+async def test_follows_home_assistant_language(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    coordinator = init_integration.runtime_data
+    hass.config.language = "fr"
+    assert coordinator.language == "fr"
+    hass.config.language = "pt-BR"
+    assert coordinator.language == "en"
+
+
+async def test_only_vbus_devices_can_be_removed(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    devices = dr.async_get(hass)
+    hub = devices.async_get_device(identifiers={(DOMAIN, UNIQUE_ID)})
+    controller = devices.async_get_device(identifiers={(DOMAIN, f"{UNIQUE_ID}_00_7E11")})
+    assert hub is not None
+    assert controller is not None
+    remove = resol_vbus.async_remove_config_entry_device
+    assert not await remove(hass, init_integration, hub)
+    assert await remove(hass, init_integration, controller)
+
+
+async def test_diagnostics_redact_secrets(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
+    assert diagnostics["entry"]["data"]["password"] == "**REDACTED**"
+    assert diagnostics["session"]["state"] == "connected"
+    assert diagnostics["session"]["frames"] >= 2
+    assert diagnostics["session"]["checksum_errors"] == 0
+    assert diagnostics["specification_datecode"] == 20240922
+    assert [p["id"] for p in diagnostics["packets"]] == [
+        "00_0010_7E11_10_0100",
+        "00_0010_7E31_10_0100",
+    ]
+    assert diagnostics["packets"][0]["device"] == "DeltaSol MX [Controller]"
+    assert diagnostics["packets"][0]["frame_data"] == mx_controller().frame_data.hex()
+    assert "vbus" not in str(diagnostics).replace("resol_vbus", "")

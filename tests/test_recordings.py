@@ -1,0 +1,167 @@
+"""The DeltaSol MX recordings through the real coordinator and entities.
+
+These tests read ``../shared/reference/data/recordings`` and skip without it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.resol_vbus.const import DOMAIN
+from custom_components.resol_vbus.vbus.blocktype import is_block_packet
+from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.specification import FieldType, Specification
+from custom_components.resol_vbus.vbus.units import is_flag, is_sentinel
+
+from .common import entry_data, header_sets, recording, wait_for_packets
+
+UNIQUE_ID = "001E66E7A003-1"
+
+
+async def setup_dl3(hass: HomeAssistant, emulator: Emulator) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="DeltaSol MX via DL3 channel 1",
+        unique_id=UNIQUE_ID,
+        data=entry_data(emulator.port, channel=1, serial="001E66E7A003", product="DL3"),
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    return entry
+
+
+def visible(spec_field, value):
+    """What an entity shows for a decoded value (independent of the entity code)."""
+    if value is None:
+        return None
+    if is_flag(spec_field):
+        return value != 0
+    if is_sentinel(spec_field, value):
+        return None
+    if spec_field.type == FieldType.NUMBER and spec_field.precision > 0:
+        return round(value, spec_field.precision)
+    return value
+
+
+@pytest.fixture
+def first_set() -> list:
+    sets = header_sets(recording("20140214_packets.vbus"))
+    return [p for p in sets[0] if p.channel == 1]
+
+
+async def test_entities_and_devices_snapshot(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    first_set: list,
+    snapshot: SnapshotAssertion,
+) -> None:
+    source = StaticSource(*first_set)
+    async with Emulator(
+        personality=Personality.DL3, channels={1: source}, offer_interval=None
+    ) as emulator:
+        with pytest.MonkeyPatch.context() as patcher:
+            patcher.setattr("custom_components.resol_vbus.PLATFORMS", [Platform.SENSOR])
+            # snapshot_platform wants every entity enabled (and so with a state)
+            patcher.setattr(
+                "custom_components.resol_vbus.sensor.enabled_by_default", lambda *_: True
+            )
+            entry = await setup_dl3(hass, emulator)
+            known = [p for p in first_set if not is_block_packet(p)]
+            await wait_for_packets(
+                entry.runtime_data, len({(p.source, p.destination) for p in known})
+            )
+            await hass.async_block_till_done()
+            await snapshot_platform(hass, er.async_get(hass), snapshot, entry.entry_id)
+        devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        assert sorted(d.name for d in devices) == snapshot(name="devices")
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_states_equal_decoded_values_and_no_redundant_writes(
+    hass: HomeAssistant, socket_enabled: None, first_set: list
+) -> None:
+    """Replay a whole day: one state change per visible value change, nothing more."""
+    sets = header_sets(recording("20140214_packets.vbus"))
+    spec = Specification.bundled()
+    async with Emulator(
+        personality=Personality.DL3, channels={1: StaticSource(*first_set)}, offer_interval=None
+    ) as emulator:
+        entry = await setup_dl3(hass, emulator)
+        coordinator = entry.runtime_data
+        known = [p for p in first_set if not is_block_packet(p)]
+        await wait_for_packets(coordinator, len({(p.source, p.destination) for p in known}))
+        await hass.async_block_till_done()
+        registry = er.async_get(hass)
+        ours = {
+            e.entity_id: e.unique_id
+            for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if not e.disabled_by
+        }
+        changed: Counter[str] = Counter()
+        reported: Counter[str] = Counter()
+
+        @callback
+        def ours_only(data: dict) -> bool:
+            return data["entity_id"] in ours
+
+        hass.bus.async_listen(
+            EVENT_STATE_CHANGED,
+            callback(lambda e: changed.update([e.data["entity_id"]])),
+            event_filter=ours_only,
+        )
+        hass.bus.async_listen(
+            EVENT_STATE_REPORTED,
+            callback(lambda e: reported.update([e.data["entity_id"]])),
+            event_filter=ours_only,
+        )
+
+        expected: Counter[str] = Counter()
+        last: dict[str, object] = {}
+        for packet in (p for s in sets for p in s if p.channel == 1):
+            decoder = spec.decoder_for(packet)
+            if decoder is None or is_block_packet(packet):
+                continue
+            for spec_field, value in zip(
+                decoder.fields, decoder.decode(packet.frame_data), strict=True
+            ):
+                unique_id = f"{UNIQUE_ID}_{packet.packet_id}_{spec_field.field_id}"
+                shown = visible(spec_field, value)
+                if unique_id in last and last[unique_id] != shown:
+                    expected[unique_id] += 1
+                last[unique_id] = shown
+            coordinator._handle_frame(packet)
+        await hass.async_block_till_done()
+
+        by_unique_id = {unique_id: entity for entity, unique_id in ours.items()}
+        assert {by_unique_id[u]: n for u, n in expected.items() if u in by_unique_id} == dict(
+            changed
+        )
+        assert sum(changed.values()) > 1000
+        assert reported == Counter()
+        # Every enabled entity ends with the recording's last decoded value.
+        compared = 0
+        for entity, unique_id in ours.items():
+            state = hass.states.get(entity)
+            assert state is not None
+            shown = last[unique_id]
+            if isinstance(shown, bool):
+                assert state.state == ("on" if shown else "off"), entity
+            elif shown is None:
+                assert state.state == "unknown", entity
+            elif isinstance(shown, (int, float)) and state.attributes.get("device_class") != (
+                "timestamp"
+            ):
+                assert float(state.state) == shown, entity
+            else:
+                continue
+            compared += 1
+        assert compared > 150
+        assert await hass.config_entries.async_unload(entry.entry_id)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 
 from custom_components.resol_vbus.const import (
     CONF_CHANNEL,
@@ -26,6 +28,8 @@ from custom_components.resol_vbus.vbus.recording import (
 from custom_components.resol_vbus.vbus.specification import Specification, Value
 
 if TYPE_CHECKING:
+    from homeassistant.helpers.device_registry import DeviceEntry
+
     from custom_components.resol_vbus.coordinator import VBusCoordinator
 
 REFERENCE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "data"
@@ -110,3 +114,14 @@ async def wait_for_packets(coordinator: VBusCoordinator, count: int) -> None:
             await seen.wait()
     finally:
         remove()
+
+
+def device(hass: HomeAssistant, entry_id: str, identifier: tuple[str, str]) -> DeviceEntry:
+    """The device of ``entry_id`` with ``identifier`` (works on every supported release)."""
+    found = [
+        entry
+        for entry in dr.async_entries_for_config_entry(dr.async_get(hass), entry_id)
+        if identifier in entry.identifiers
+    ]
+    assert len(found) == 1, identifier
+    return found[0]

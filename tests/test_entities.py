@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -17,7 +16,7 @@ from custom_components import resol_vbus
 from custom_components.resol_vbus.const import CONF_LANGUAGE, CONF_MIN_INTERVAL, DOMAIN
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
 
-from .common import UNIQUE_ID, mx_controller
+from .common import UNIQUE_ID, device, mx_controller
 
 TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
 
@@ -105,11 +104,8 @@ async def test_follows_home_assistant_language(
 async def test_only_vbus_devices_can_be_removed(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    devices = dr.async_get(hass)
-    hub = devices.async_get_device(identifiers={(DOMAIN, UNIQUE_ID)})
-    controller = devices.async_get_device(identifiers={(DOMAIN, f"{UNIQUE_ID}_00_7E11")})
-    assert hub is not None
-    assert controller is not None
+    hub = device(hass, init_integration.entry_id, (DOMAIN, UNIQUE_ID))
+    controller = device(hass, init_integration.entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E11"))
     remove = resol_vbus.async_remove_config_entry_device
     assert not await remove(hass, init_integration, hub)
     assert await remove(hass, init_integration, controller)

@@ -18,7 +18,7 @@ from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
 from custom_components.resol_vbus.vbus.session import SessionState
 
-from .common import SERIAL, UNIQUE_ID, entry_data, mx_controller, mx_heat_meter
+from .common import SERIAL, UNIQUE_ID, device, entry_data, mx_controller, mx_heat_meter
 
 
 def entity_id(hass: HomeAssistant, platform: str, packet_id: str, field_id: str) -> str:
@@ -39,15 +39,12 @@ async def test_setup_creates_devices_and_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
     assert init_integration.state is ConfigEntryState.LOADED
-    devices = dr.async_get(hass)
-    hub = devices.async_get_device(identifiers={(DOMAIN, UNIQUE_ID)})
-    assert hub is not None
+    hub = device(hass, init_integration.entry_id, (DOMAIN, UNIQUE_ID))
     assert hub.model == "DL2"
     assert hub.serial_number == SERIAL
     assert hub.sw_version == "2.2.0"
     assert hub.connections == {(dr.CONNECTION_NETWORK_MAC, "00:1e:66:e7:a0:02")}
-    controller = devices.async_get_device(identifiers={(DOMAIN, f"{UNIQUE_ID}_00_7E11")})
-    assert controller is not None
+    controller = device(hass, init_integration.entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E11"))
     assert controller.name == "DeltaSol MX [Controller]"
     assert controller.via_device_id == hub.id
     assert controller.connections == set()

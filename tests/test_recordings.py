@@ -12,8 +12,9 @@ from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, Platf
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
 
 from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.blocktype import is_block_packet
@@ -79,9 +80,24 @@ async def test_entities_and_devices_snapshot(
                 entry.runtime_data, len({(p.source, p.destination) for p in known})
             )
             await hass.async_block_till_done()
-            await snapshot_platform(hass, er.async_get(hass), snapshot, entry.entry_id)
+            registry = er.async_get(hass)
+            entities = {}
+            for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+                state = hass.states.get(entity.entity_id)
+                entities[entity.entity_id] = {
+                    "unique_id": entity.unique_id,
+                    "original_name": entity.original_name,
+                    "device_class": entity.original_device_class,
+                    "entity_category": entity.entity_category,
+                    "state": state.state if state else None,
+                    "attributes": dict(state.attributes) if state else None,
+                }
+            # A plain structure, so that one snapshot serves every supported release.
+            assert entities == snapshot(name="entities", extension_class=JSONSnapshotExtension)
         devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
-        assert sorted(d.name for d in devices) == snapshot(name="devices")
+        assert sorted(
+            (d.name, d.model, d.model_id, sorted(d.identifiers)) for d in devices
+        ) == snapshot(name="devices", extension_class=JSONSnapshotExtension)
         assert await hass.config_entries.async_unload(entry.entry_id)
 
 

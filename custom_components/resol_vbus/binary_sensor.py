@@ -9,12 +9,12 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
     BinarySensorEntity,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
 
-from .entity import VBusEntity
+from .entity import VBusEntity, async_setup_fields
 from .vbus.units import flag_class, is_flag
 
 if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .coordinator import PacketState, VBusConfigEntry, VBusCoordinator
@@ -28,17 +28,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add binary sensors for every packet kind seen, now and when new ones appear."""
-    coordinator = entry.runtime_data
-
-    @callback
-    def add_packet(packet: PacketState) -> None:
-        async_add_entities(
-            VBusBinarySensor(coordinator, packet, index)
-            for index, spec_field in enumerate(packet.decoder.fields)
-            if is_flag(spec_field)
-        )
-
-    entry.async_on_unload(coordinator.async_add_packet_callback(add_packet))
+    async_setup_fields(entry, async_add_entities, VBusBinarySensor, is_flag)
 
 
 class VBusBinarySensor(VBusEntity, BinarySensorEntity):

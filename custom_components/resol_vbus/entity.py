@@ -15,9 +15,12 @@ from .const import CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURE
 from .coordinator import VBusCoordinator
 
 if TYPE_CHECKING:
-    from homeassistant.core import CALLBACK_TYPE
+    from collections.abc import Callable
 
-    from .coordinator import PacketKey, PacketState
+    from homeassistant.core import CALLBACK_TYPE
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+    from .coordinator import PacketKey, PacketState, VBusConfigEntry
     from .vbus.specification import FieldSpec, Value
 
 #: Packets addressed to this destination are the controller's ordinary broadcasts.
@@ -163,3 +166,23 @@ class VBusEntity(CoordinatorEntity[VBusCoordinator]):
         if self._pending_write is not None:
             self._pending_write()
             self._pending_write = None
+
+
+def async_setup_fields(
+    entry: VBusConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entity_class: Callable[[VBusCoordinator, PacketState, int], VBusEntity],
+    wanted: Callable[[FieldSpec], bool],
+) -> None:
+    """Add ``entity_class`` entities for the ``wanted`` fields of every packet, now and later."""
+    coordinator = entry.runtime_data
+
+    @callback
+    def add_packet(packet: PacketState) -> None:
+        async_add_entities(
+            entity_class(coordinator, packet, index)
+            for index, spec_field in enumerate(packet.decoder.fields)
+            if wanted(spec_field)
+        )
+
+    entry.async_on_unload(coordinator.async_add_packet_callback(add_packet))

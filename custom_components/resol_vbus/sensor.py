@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorEntity, SensorStateClass
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
-from .entity import VBusEntity
+from .entity import VBusEntity, async_setup_fields
 from .vbus.specification import DATETIME_EPOCH, FieldType
 from .vbus.units import enabled_by_default, field_semantics, is_diagnostic, is_flag, is_sentinel
 
 if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .coordinator import PacketState, VBusConfigEntry, VBusCoordinator
@@ -28,17 +28,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add sensors for every packet kind seen, now and when new ones appear."""
-    coordinator = entry.runtime_data
-
-    @callback
-    def add_packet(packet: PacketState) -> None:
-        async_add_entities(
-            VBusSensor(coordinator, packet, index)
-            for index, spec_field in enumerate(packet.decoder.fields)
-            if not is_flag(spec_field)
-        )
-
-    entry.async_on_unload(coordinator.async_add_packet_callback(add_packet))
+    async_setup_fields(
+        entry, async_add_entities, VBusSensor, lambda spec_field: not is_flag(spec_field)
+    )
 
 
 class VBusSensor(VBusEntity, SensorEntity):

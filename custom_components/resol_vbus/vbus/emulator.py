@@ -66,6 +66,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, Self
 
+from .aio import cancel_and_wait
 from .discovery import DeviceInformation, DeviceInformationServer, DiscoveryResponder
 from .errors import EmulatorError, RecordingError
 from .protocol import SYNC, Datagram, Packet, decode_frame, frame_length
@@ -945,10 +946,7 @@ class ControllerSimulator:
     async def stop(self) -> None:
         """Stop offering; cancel the bus timeout and delayed answers."""
         task, self._offer_task = self._offer_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._release_timer is not None:
             self._release_timer.cancel()
             self._release_timer = None
@@ -1153,10 +1151,7 @@ class _Channel:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self.controller is not None:
             await self.controller.stop()
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+from .aio import cancel_and_wait
 from .errors import (
     AuthenticationError,
     ChannelNotAvailableError,
@@ -595,10 +596,7 @@ class VBusSession:
     async def stop(self) -> None:
         """Stop the session and close the connection; returns when everything has ended."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._set_state(SessionState.STOPPED)
 
     async def wait_connected(self) -> None:
@@ -686,9 +684,7 @@ class VBusSession:
                 return VBusTimeoutError(msg)
             return err
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await cancel_and_wait(watchdog)
 
     def _dispatch(self, frame: Frame) -> None:
         for listener in list(self._frame_listeners):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING
 from . import discovery, emulator
 from .errors import VBusError
 from .output import PacketJsonFormatter
-from .protocol import Packet
+from .parameters import CMD_OFFER, DEFAULT_ADDRESS, ParameterEngine
+from .protocol import Datagram, Frame, Packet
 from .receiver import StreamReceiver
 from .recording import RecordedFrame, is_recording, read_recording
-from .session import DEFAULT_PASSWORD, DEFAULT_PORT, ConnectionConfig, connect
+from .session import DEFAULT_PASSWORD, DEFAULT_PORT, ConnectionConfig, VBusSession, connect
 from .specification import LANGUAGES, Specification
+from .valueid import value_id_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -85,16 +88,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 async def _monitor(args: argparse.Namespace, spec: Specification) -> int:
-    config = ConnectionConfig(
-        host=args.host,
-        port=args.port,
-        password=args.password,
-        via_tag=args.via_tag,
-        channel=args.channel,
-        tls=args.tls,
-        raw=args.raw,
-    )
-    connection = await connect(config)
+    connection = await connect(_config(args))
     formatter = PacketJsonFormatter(spec, args.lang, text=args.text)
     printed = 0
     try:
@@ -116,6 +110,101 @@ async def _monitor(args: argparse.Namespace, spec: Specification) -> int:
     finally:
         await connection.close()
     return 0
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", required=True, help="DL2/DL3/KM2/VBus-LAN address or vbus.net")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--password", default=DEFAULT_PASSWORD)
+    parser.add_argument("--via-tag", help="VBus.net via tag (only for vbus.net)")
+    parser.add_argument("--channel", type=int, help="DL3 VBus channel (1-6)")
+    parser.add_argument("--tls", action="store_true", help="use TLS (VBus.net port 57053)")
+    parser.add_argument("--raw", action="store_true", help="no handshake (serial-to-LAN gateway)")
+
+
+def _config(args: argparse.Namespace) -> ConnectionConfig:
+    return ConnectionConfig(
+        host=args.host,
+        port=args.port,
+        password=args.password,
+        via_tag=args.via_tag,
+        channel=args.channel,
+        tls=args.tls,
+        raw=args.raw,
+    )
+
+
+async def _parameter(args: argparse.Namespace) -> int:
+    session = VBusSession(_config(args))
+    session.start()
+    engine = ParameterEngine(session, address=args.address)
+    try:
+        async with asyncio.timeout(args.timeout):
+            await session.wait_connected()
+        controller = args.controller or await _first_offer(session)
+        target = {"index": args.value_index, "id_hash": args.value_id_hash}
+        if args.value_id is not None:
+            target["id_hash"] = value_id_hash(args.value_id)
+        if args.command == "set-value":
+            result = await engine.set(controller, args.value, **target)
+        else:
+            result = await engine.get(controller, **target)
+    except TimeoutError:
+        reason = session.last_error or f"no connection within {args.timeout:g} s"
+        print(f"{PROG} {args.command}: {reason}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.close()
+        await session.stop()
+    print(json.dumps({"index": result.index, "value": result.value, "changeset": result.changeset}))
+    return 0
+
+
+async def _first_offer(session: VBusSession) -> int:
+    """The address of the first controller that offers the bus."""
+    offered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def watch(frame: Frame) -> None:
+        if isinstance(frame, Datagram) and frame.command == CMD_OFFER and not offered.done():
+            offered.set_result(frame.source)
+
+    unsubscribe = session.subscribe(watch)
+    try:
+        return await offered
+    finally:
+        unsubscribe()
+
+
+def _cmd_parameter(args: argparse.Namespace) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_parameter(args))
+    return 130
+
+
+def _add_parameter_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+) -> None:
+    parser = commands.add_parser(name, help=text)
+    _connection_options(parser)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--value-id", help="value name, e.g. Relais_Regler_R1_Handbetrieb")
+    target.add_argument("--value-id-hash", type=int, help="value-ID hash")
+    target.add_argument("--value-index", type=int, help="value index (changes with firmware)")
+    if name == "set-value":
+        parser.add_argument("--value", type=int, required=True, help="raw value to write")
+    parser.add_argument(
+        "--controller",
+        type=lambda text: int(text, 0),
+        help="controller address (default: the sender of the first bus offer)",
+    )
+    parser.add_argument(
+        "--address",
+        type=lambda text: int(text, 0),
+        default=DEFAULT_ADDRESS,
+        help="our own VBus address (default 0x0020)",
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="give up after S seconds")
+    parser.set_defaults(handler=_cmd_parameter)
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
@@ -149,17 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     decode.set_defaults(handler=_cmd_decode)
 
     monitor = commands.add_parser("monitor", help="connect to a device and print live packets")
-    monitor.add_argument("--host", required=True, help="DL2/DL3/KM2/VBus-LAN address or vbus.net")
-    monitor.add_argument("--port", type=int, default=DEFAULT_PORT)
-    monitor.add_argument("--password", default=DEFAULT_PASSWORD)
-    monitor.add_argument("--via-tag", help="VBus.net via tag (only for vbus.net)")
-    monitor.add_argument("--channel", type=int, help="DL3 VBus channel (1-6)")
-    monitor.add_argument("--tls", action="store_true", help="use TLS (VBus.net port 57053)")
-    monitor.add_argument("--raw", action="store_true", help="no handshake (serial-to-LAN gateway)")
+    _connection_options(monitor)
     monitor.add_argument("--count", type=int, help="exit after N packets")
     monitor.add_argument("--seconds", type=float, help="exit after S seconds")
     _add_output_options(monitor)
     monitor.set_defaults(handler=_cmd_monitor)
+    _add_parameter_command(commands, "get-value", "read a controller value")
+    _add_parameter_command(commands, "set-value", "write a controller value")
     emulator.add_parser(commands)
     discovery.add_parser(commands)
     return parser

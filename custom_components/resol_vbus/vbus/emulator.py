@@ -753,6 +753,10 @@ class ParameterStore:
         """Number of values (without the changeset)."""
         return len(self._by_index)
 
+    def values(self) -> list[StoredValue]:
+        """All values, by index."""
+        return [self._by_index[index] for index in sorted(self._by_index)]
+
     def __getitem__(self, value_id: str) -> StoredValue:
         """The value with id ``value_id`` (``KeyError`` if unknown)."""
         return self._by_id[value_id]

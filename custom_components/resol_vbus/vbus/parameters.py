@@ -1,0 +1,547 @@
+"""Reading and writing controller values: a queued parameterization engine.
+
+The VBus has one master, the controller. To talk to it, a device waits for the controller's
+bus offer (datagram 0x0500 to 0x0000), answers within about 0.4 s and then runs its requests
+as the controller's temporary master, finally giving the bus back with 0x0600; the controller's
+next ordinary packet confirms it is master again.
+
+:class:`ParameterEngine` queues operations per controller and, at each offer, runs **everything
+queued at that moment in one bus session**, in the order the reference recommends:
+
+1. read the changeset (value index 0) — the first request, which also takes the bus;
+2. look up the indices of values addressed by value-ID hash (unless the index cache knows them);
+3. resynchronise (read index 0 again), so that a late answer to a look-up cannot be taken for
+   the answer to the next request;
+4. writes; 5. resynchronise; 6. reads; 7. release and wait for the confirmation packet.
+
+Answers are matched strictly: source = controller, destination = us, the expected command, the
+same 16-bit parameter and, for look-ups, the same hash. Anything else is discarded. The bus is
+released on every path, including errors and cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final, Protocol
+
+from .errors import VBusConnectionError, VBusError, VBusTimeoutError
+from .protocol import Datagram, Frame, Packet
+from .session import SessionState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_ADDRESS: Final = 0x0020
+BROADCAST: Final = 0x0000
+
+CMD_ANSWER: Final = 0x0100
+CMD_SET: Final = 0x0200
+CMD_GET: Final = 0x0300
+CMD_OFFER: Final = 0x0500
+CMD_RELEASE: Final = 0x0600
+CMD_GET_HASH: Final = 0x1000
+CMD_LOOKUP: Final = 0x1100
+CMD_LOOKUP_ANSWER: Final = 0x1101
+CMD_NACK: Final = 0x4300
+
+CHANGESET_INDEX: Final = 0
+#: An offer seen this many seconds ago can still be answered (the window is about 0.4 s).
+OFFER_FRESH: Final = 0.2
+
+
+class ParameterError(VBusError):
+    """A parameter operation failed."""
+
+
+class BusNotOfferedError(ParameterError, VBusTimeoutError):
+    """The controller did not offer the bus in time (another master, or it does not offer)."""
+
+
+class NoAnswerError(ParameterError, VBusTimeoutError):
+    """The controller did not answer a request (after all retries)."""
+
+
+class ValueRejectedError(ParameterError):
+    """The controller refused the request (NACK): unknown index or not accessible."""
+
+
+class UnknownValueError(ParameterError):
+    """The controller does not know a value with this value-ID hash."""
+
+
+class SessionAbortedError(ParameterError, VBusConnectionError):
+    """The connection broke while the operation was pending; it was not completed."""
+
+
+class Action(StrEnum):
+    """What an operation does."""
+
+    GET = "get"
+    SET = "set"
+    LOOKUP = "lookup"
+    CHANGESET = "changeset"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueResult:
+    """The outcome of an operation: the index, the value now in effect, the changeset."""
+
+    index: int
+    value: int
+    changeset: int
+
+
+@dataclass(eq=False)
+class _Operation:
+    action: Action
+    controller: int
+    index: int | None = None
+    id_hash: int | None = None
+    value: int = 0
+    retries_left: int = 1
+    future: asyncio.Future[ValueResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    @property
+    def idempotent(self) -> bool:
+        return self.action != Action.SET
+
+
+class IndexCache(Protocol):
+    """Where value-ID hash → index mappings are kept (the caller may persist them)."""
+
+    def get(self, controller: int, changeset: int, id_hash: int) -> int | None:
+        """The cached index, if known for this changeset."""
+
+    def put(self, controller: int, changeset: int, id_hash: int, index: int) -> None:
+        """Remember an index."""
+
+
+class MemoryIndexCache:
+    """An :class:`IndexCache` in memory; :attr:`entries` can be saved and restored."""
+
+    def __init__(self, entries: dict[str, int] | None = None) -> None:
+        """Start with ``entries`` (keys ``"<controller>:<changeset>:<hash>"``, hexadecimal)."""
+        self.entries: dict[str, int] = dict(entries or {})
+
+    @staticmethod
+    def _key(controller: int, changeset: int, id_hash: int) -> str:
+        return f"{controller:04X}:{changeset:08X}:{id_hash:08X}"
+
+    def get(self, controller: int, changeset: int, id_hash: int) -> int | None:
+        """The cached index, if known for this changeset."""
+        return self.entries.get(self._key(controller, changeset, id_hash))
+
+    def put(self, controller: int, changeset: int, id_hash: int, index: int) -> None:
+        """Remember an index."""
+        self.entries[self._key(controller, changeset, id_hash)] = index
+
+
+class Bus(Protocol):
+    """What the engine needs from a connection (a :class:`~.session.VBusSession` fits)."""
+
+    def subscribe(self, listener: Callable[[Frame], None]) -> Callable[[], None]:
+        """Deliver every received frame."""
+
+    def add_state_listener(
+        self, listener: Callable[[SessionState, BaseException | None], None]
+    ) -> Callable[[], None]:
+        """Report connection state changes."""
+
+    async def send(self, frame: Frame) -> None:
+        """Send a frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Timeouts in seconds (reference defaults)."""
+
+    offer: float = 30.0  # wait this long for a bus offer
+    request: float = 0.5  # first try of a request ...
+    increment: float = 0.5  # ... and this much longer for each retry
+    tries: int = 3
+    release: float = 1.5  # wait for the confirmation packet after 0x0600 ...
+    release_tries: int = 2  # ... this often
+    deadline: float = 120.0  # overall limit per operation, queue time included
+
+
+class ParameterEngine:
+    """One queue of parameter operations per connection."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        address: int = DEFAULT_ADDRESS,
+        timing: Timing | None = None,
+        cache: IndexCache | None = None,
+    ) -> None:
+        """Use ``bus`` with our own VBus ``address`` (0x0020, "Computer", by default)."""
+        self.bus = bus
+        self.address = address
+        self.timing = timing or Timing()
+        self.cache: IndexCache = cache or MemoryIndexCache()
+        self._queue: list[_Operation] = []
+        self._inbox: asyncio.Queue[Frame] | None = None
+        self._offers: dict[int, asyncio.Event] = {}
+        self._offer_times: dict[int, float] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._holding: int | None = None
+        self.bus_sessions = 0
+        self.last_changeset: dict[int, int] = {}
+        self._unsubscribe = [
+            bus.subscribe(self._handle_frame),
+            bus.add_state_listener(self._handle_state),
+        ]
+
+    # -- public operations ----------------------------------------------------------------
+
+    async def get(
+        self, controller: int, *, index: int | None = None, id_hash: int | None = None
+    ) -> ValueResult:
+        """Read a value by index or by value-ID hash."""
+        return await self._submit(_Operation(Action.GET, controller, index, id_hash))
+
+    async def set(
+        self, controller: int, value: int, *, index: int | None = None, id_hash: int | None = None
+    ) -> ValueResult:
+        """Write a value; the result carries the value the controller acknowledged."""
+        return await self._submit(_Operation(Action.SET, controller, index, id_hash, value))
+
+    async def lookup(self, controller: int, id_hash: int) -> ValueResult:
+        """Find the index of a value-ID hash (``value`` in the result is the hash)."""
+        return await self._submit(_Operation(Action.LOOKUP, controller, None, id_hash))
+
+    async def changeset(self, controller: int) -> ValueResult:
+        """Read the changeset ID (value index 0)."""
+        return await self._submit(_Operation(Action.CHANGESET, controller, CHANGESET_INDEX))
+
+    async def close(self) -> None:
+        """Fail everything pending and stop; the bus is released if held."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        for worker in list(self._workers.values()):
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._fail_all(SessionAbortedError("The parameter engine was closed"))
+
+    # -- queueing ---------------------------------------------------------------------------
+
+    async def _submit(self, operation: _Operation) -> ValueResult:
+        if operation.index is None and operation.id_hash is None:
+            msg = "an index or a value-ID hash is required"
+            raise ValueError(msg)
+        self._queue.append(operation)
+        if operation.controller not in self._workers:
+            self._workers[operation.controller] = asyncio.create_task(
+                self._work(operation.controller),
+                name=f"vbus parameters {operation.controller:04X}",
+            )
+        try:
+            async with asyncio.timeout(self.timing.deadline):
+                return await asyncio.shield(operation.future)
+        except TimeoutError as err:
+            if operation in self._queue:
+                self._queue.remove(operation)
+            msg = f"The operation did not complete within {self.timing.deadline:g} s"
+            raise NoAnswerError(msg) from err
+        except asyncio.CancelledError:
+            if operation in self._queue:
+                self._queue.remove(operation)
+            raise
+
+    def _pending(self, controller: int) -> list[_Operation]:
+        return [op for op in self._queue if op.controller == controller and not op.future.done()]
+
+    async def _work(self, controller: int) -> None:
+        """Run bus sessions for ``controller`` while operations are queued."""
+        try:
+            while self._pending(controller):
+                try:
+                    await self._wait_for_offer(controller)
+                    await self._bus_session(controller)
+                except SessionAbortedError:
+                    continue  # what may not be retried has failed already (_handle_state)
+                except ParameterError as err:
+                    for operation in self._pending(controller):
+                        self._fail(operation, err)
+        finally:
+            self._workers.pop(controller, None)
+
+    async def _wait_for_offer(self, controller: int) -> None:
+        """Wait for a bus offer; one that arrived a moment ago still counts."""
+        event = self._offers.setdefault(controller, asyncio.Event())
+        loop = asyncio.get_running_loop()
+        if event.is_set() and loop.time() - self._offer_times.get(controller, 0.0) < OFFER_FRESH:
+            event.clear()
+            return
+        event.clear()
+        try:
+            async with asyncio.timeout(self.timing.offer):
+                await event.wait()
+        except TimeoutError as err:
+            msg = (
+                f"The controller 0x{controller:04X} did not offer the bus within "
+                f"{self.timing.offer:g} s (is another device talking to it?)"
+            )
+            raise BusNotOfferedError(msg) from err
+        event.clear()
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def _handle_frame(self, frame: Frame) -> None:
+        is_offer = (
+            isinstance(frame, Datagram)
+            and frame.command == CMD_OFFER
+            and frame.destination == BROADCAST
+        )
+        if is_offer:
+            self._offer_times[frame.source] = asyncio.get_running_loop().time()
+            self._offers.setdefault(frame.source, asyncio.Event()).set()
+        if self._inbox is not None and (
+            is_offer
+            or isinstance(frame, Packet)
+            or (isinstance(frame, Datagram) and frame.destination == self.address)
+        ):
+            self._inbox.put_nowait(frame)
+
+    def _handle_state(self, state: SessionState, reason: BaseException | None) -> None:
+        if state in (SessionState.DISCONNECTED, SessionState.FAILED, SessionState.STOPPED):
+            error = SessionAbortedError(f"The connection to the device was lost: {reason}")
+            if self._inbox is not None:
+                self._inbox.put_nowait(_ABORT)
+            for operation in list(self._queue):
+                if operation.idempotent and operation.retries_left > 0:
+                    operation.retries_left -= 1  # a read is tried again after reconnecting
+                    continue
+                self._queue.remove(operation)
+                if not operation.future.done():
+                    operation.future.set_exception(error)
+
+    def _fail_all(self, error: ParameterError) -> None:
+        for operation in self._queue:
+            if not operation.future.done():
+                operation.future.set_exception(error)
+        self._queue.clear()
+
+    # -- one bus session ----------------------------------------------------------------------
+
+    async def _bus_session(self, controller: int) -> None:
+        operations = self._pending(controller)
+        self._inbox = asyncio.Queue()
+        self.bus_sessions += 1
+        self._holding = controller
+        try:
+            changeset = await self._read_changeset(controller)
+            self.last_changeset[controller] = changeset
+            _LOGGER.debug(
+                "Bus session with 0x%04X: %d operations, changeset %08X",
+                controller,
+                len(operations),
+                changeset,
+            )
+            await self._run(controller, changeset, operations)
+            # Operations queued while this session ran join it.
+            late = [op for op in self._pending(controller) if op not in operations]
+            if late:
+                await self._read_changeset(controller)
+                await self._run(controller, changeset, late)
+        finally:
+            await self._release(controller)
+            self._holding = None
+            self._inbox = None
+
+    async def _run(self, controller: int, changeset: int, operations: list[_Operation]) -> None:
+        for operation in operations:
+            if operation.action == Action.CHANGESET:
+                self._finish(operation, ValueResult(CHANGESET_INDEX, changeset, changeset))
+        if await self._resolve_indices(controller, changeset, operations):
+            await self._read_changeset(controller)  # resynchronise after look-ups
+        writes = [op for op in operations if op.action == Action.SET and op.index is not None]
+        for operation in writes:
+            await self._transfer(controller, changeset, operation, CMD_SET, operation.value)
+        if writes:
+            await self._read_changeset(controller)  # resynchronise after writes
+        for operation in operations:
+            if operation.action == Action.GET and operation.index is not None:
+                await self._transfer(controller, changeset, operation, CMD_GET, 0)
+
+    async def _resolve_indices(
+        self, controller: int, changeset: int, operations: list[_Operation]
+    ) -> bool:
+        """Fill in the indices of hash-addressed operations; return whether any look-up ran."""
+        looked_up = False
+        for operation in operations:
+            if operation.index is not None or operation.id_hash is None:
+                continue
+            index = self.cache.get(controller, changeset, operation.id_hash)
+            if index is None:
+                looked_up = True
+                index = await self._lookup(controller, operation)
+                if index is None:
+                    continue
+                self.cache.put(controller, changeset, operation.id_hash, index)
+            operation.index = index
+            if operation.action == Action.LOOKUP:
+                self._finish(operation, ValueResult(index, operation.id_hash, changeset))
+        return looked_up
+
+    def _finish(self, operation: _Operation, result: ValueResult) -> None:
+        if operation in self._queue:
+            self._queue.remove(operation)
+        if not operation.future.done():
+            operation.future.set_result(result)
+
+    def _fail(self, operation: _Operation, error: ParameterError) -> None:
+        if operation in self._queue:
+            self._queue.remove(operation)
+        if not operation.future.done():
+            operation.future.set_exception(error)
+
+    async def _read_changeset(self, controller: int) -> int:
+        answer = await self._request(
+            controller,
+            Datagram(controller, self.address, CMD_GET, CHANGESET_INDEX, 0),
+            lambda d: d.command == CMD_ANSWER and d.param16 == CHANGESET_INDEX,
+        )
+        if answer is None:
+            msg = f"The controller 0x{controller:04X} did not answer the changeset request"
+            raise NoAnswerError(msg)
+        if isinstance(answer, ParameterError):
+            raise answer
+        return answer.param32 & 0xFFFFFFFF
+
+    async def _lookup(self, controller: int, operation: _Operation) -> int | None:
+        id_hash = operation.id_hash or 0
+        answer = await self._request(
+            controller,
+            Datagram(controller, self.address, CMD_LOOKUP, 0, _signed(id_hash)),
+            lambda d: (
+                d.command in (CMD_ANSWER, CMD_LOOKUP_ANSWER) and d.param32 == _signed(id_hash)
+            ),
+        )
+        if answer is None:
+            self._fail(
+                operation,
+                UnknownValueError(
+                    f"The controller 0x{controller:04X} does not know the value with "
+                    f"ID hash {id_hash} (0x{id_hash:08X})"
+                ),
+            )
+            return None
+        if isinstance(answer, ParameterError):
+            self._fail(operation, answer)
+            return None
+        return answer.param16
+
+    async def _transfer(
+        self, controller: int, changeset: int, operation: _Operation, command: int, value: int
+    ) -> None:
+        index = operation.index or 0
+        answer = await self._request(
+            controller,
+            Datagram(controller, self.address, command, index, value),
+            lambda d: d.command == CMD_ANSWER and d.param16 == index,
+            nack_index=index,
+        )
+        if answer is None:
+            self._fail(
+                operation,
+                NoAnswerError(
+                    f"The controller 0x{controller:04X} did not answer for value index {index}"
+                ),
+            )
+        elif isinstance(answer, ParameterError):
+            self._fail(operation, answer)
+        else:
+            if command == CMD_SET:
+                _LOGGER.info(
+                    "Wrote value index %d of 0x%04X: requested %d, now %d",
+                    index,
+                    controller,
+                    value,
+                    answer.param32,
+                )
+            self._finish(operation, ValueResult(index, answer.param32, changeset))
+
+    async def _request(
+        self,
+        controller: int,
+        request: Datagram,
+        matches: Callable[[Datagram], bool],
+        *,
+        nack_index: int | None = None,
+    ) -> Datagram | ParameterError | None:
+        """Send ``request`` up to ``tries`` times; return the matching answer, a NACK or None."""
+        inbox = self._inbox
+        assert inbox is not None  # noqa: S101 - only called inside a bus session
+        timeout = self.timing.request
+        for _ in range(self.timing.tries):
+            await self.bus.send(request)
+            try:
+                async with asyncio.timeout(timeout):
+                    while True:
+                        frame = await inbox.get()
+                        if frame is _ABORT:
+                            msg = "The connection to the device was lost during a bus session"
+                            raise SessionAbortedError(msg)
+                        if not isinstance(frame, Datagram) or frame.source != controller:
+                            continue
+                        if nack_index is not None and _is_nack(frame, nack_index):
+                            return ValueRejectedError(
+                                f"The controller 0x{controller:04X} refused value index "
+                                f"{nack_index}"
+                            )
+                        if matches(frame):
+                            return frame
+                        _LOGGER.debug("Discarded an unexpected answer: %s", frame)
+            except TimeoutError:
+                timeout += self.timing.increment
+        return None
+
+    async def _release(self, controller: int) -> None:
+        """Give the bus back and wait for the controller's next packet as confirmation."""
+        inbox = self._inbox
+        for _ in range(self.timing.release_tries):
+            try:
+                await self.bus.send(Datagram(controller, self.address, CMD_RELEASE))
+            except VBusConnectionError:
+                return  # nothing to release on a dead connection
+            if inbox is None:
+                return
+            try:
+                async with asyncio.timeout(self.timing.release):
+                    while True:
+                        frame = await inbox.get()
+                        if frame is _ABORT:
+                            return
+                        if frame.source == controller and (
+                            isinstance(frame, Packet) or frame.command == CMD_OFFER
+                        ):
+                            return  # the controller is master again
+            except TimeoutError:
+                continue
+        _LOGGER.debug("No packet from 0x%04X after releasing the bus", controller)
+
+
+_ABORT: Final = Packet(0, 0, 0)  # a marker put into the inbox when the connection breaks
+
+
+def _signed(value: int) -> int:
+    """A 32-bit value as the signed parameter datagrams carry."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+def _is_nack(frame: Datagram, index: int) -> bool:
+    return frame.command & 0xFF80 == CMD_NACK and frame.param16 == index
+

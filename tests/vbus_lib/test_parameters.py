@@ -1,0 +1,294 @@
+"""The parameterization engine against the emulator's DeltaSol MX over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from custom_components.resol_vbus.vbus.cli import main
+from custom_components.resol_vbus.vbus.emulator import (
+    ControllerSimulator,
+    Emulator,
+    Personality,
+    StaticSource,
+)
+from custom_components.resol_vbus.vbus.parameters import (
+    BusNotOfferedError,
+    MemoryIndexCache,
+    ParameterEngine,
+    SessionAbortedError,
+    Timing,
+    UnknownValueError,
+    ValueRejectedError,
+    ValueResult,
+)
+from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
+from custom_components.resol_vbus.vbus.session import ConnectionConfig, SessionState, VBusSession
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+MX = 0x7E11
+R1_MANUAL = 763685401  # Relais_Regler_R1_Handbetrieb, index 1977 on the MX 2.08
+CHANGESET = 0x2734DABC
+FAST = Timing(offer=2.0, request=0.1, increment=0.1, release=0.2, deadline=10.0)
+LIVE = Packet(0x0010, MX, 0x0100, bytes(100))
+
+# The byte-exact exchange of the parameterization reference, §7 (TX = us, RX = controller).
+EXCHANGE = [
+    ("RX", "AA 00 00 11 7E 20 00 05 00 00 00 00 00 00 00 4B"),
+    ("TX", "AA 11 7E 20 00 20 00 03 00 00 00 00 00 00 00 2D"),
+    ("RX", "AA 20 00 11 7E 20 00 01 00 00 3C 5A 34 27 0C 32"),
+    ("TX", "AA 11 7E 20 00 20 00 11 00 00 19 6A 04 2D 18 53"),
+    ("RX", "AA 20 00 11 7E 20 01 11 39 07 19 6A 04 2D 19 11"),
+    ("TX", "AA 11 7E 20 00 20 00 03 00 00 00 00 00 00 00 2D"),
+    ("RX", "AA 20 00 11 7E 20 00 01 00 00 3C 5A 34 27 0C 32"),
+    ("TX", "AA 11 7E 20 00 20 00 02 39 07 02 00 00 00 01 6B"),
+    ("RX", "AA 20 00 11 7E 20 00 01 39 07 02 00 00 00 01 6C"),
+    ("TX", "AA 11 7E 20 00 20 00 03 00 00 00 00 00 00 00 2D"),
+    ("RX", "AA 20 00 11 7E 20 00 01 00 00 3C 5A 34 27 0C 32"),
+    ("TX", "AA 11 7E 20 00 20 00 03 39 07 00 00 00 00 01 6C"),
+    ("RX", "AA 20 00 11 7E 20 00 01 39 07 02 00 00 00 01 6C"),
+    ("TX", "AA 11 7E 20 00 20 00 06 00 00 00 00 00 00 00 2A"),
+]
+
+
+@dataclass
+class Rig:
+    emulator: Emulator
+    session: VBusSession
+    engine: ParameterEngine
+    wire: list[tuple[str, str]]
+
+    @property
+    def controller(self) -> ControllerSimulator:
+        return self.emulator.controller(1)
+
+
+class RecordingBus:
+    """The session, with every datagram sent and received written down."""
+
+    def __init__(self, session: VBusSession, wire: list[tuple[str, str]]) -> None:
+        self.session = session
+        self.wire = wire
+
+    def subscribe(self, listener: Callable[[Frame], None]) -> Callable[[], None]:
+        def record(frame: Frame) -> None:
+            if isinstance(frame, Datagram):
+                self.wire.append(("RX", frame.encode().hex(" ").upper()))
+            listener(frame)
+
+        return self.session.subscribe(record)
+
+    def add_state_listener(self, listener):
+        return self.session.add_state_listener(listener)
+
+    async def send(self, frame: Frame) -> None:
+        self.wire.append(("TX", frame.encode().hex(" ").upper()))
+        await self.session.send(frame)
+
+
+async def make_rig(timing: Timing = FAST, **emulator_options) -> Rig:
+    emulator = Emulator(
+        personality=Personality.DL2,
+        channels={1: StaticSource(LIVE)},
+        offer_interval=emulator_options.pop("offer_interval", None),
+        **emulator_options,
+    )
+    await emulator.start()
+    session = VBusSession(ConnectionConfig(host="127.0.0.1", port=emulator.port))
+    session.start()
+    await session.wait_connected()
+    wire: list[tuple[str, str]] = []
+    engine = ParameterEngine(RecordingBus(session, wire), timing=timing)
+    return Rig(emulator, session, engine, wire)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    rig = await make_rig()
+    yield rig
+    await rig.engine.close()
+    await rig.session.stop()
+    await rig.emulator.stop()
+
+
+async def queued(rig: Rig, *coroutines) -> list[asyncio.Task[ValueResult]]:
+    """Start operations, let them queue, then let the controller offer the bus once."""
+    tasks = [asyncio.create_task(c) for c in coroutines]
+    await asyncio.sleep(0)  # each task runs up to its first await: it is queued
+    await rig.controller.wait_bus_free()  # a previous session may still be releasing
+    assert rig.controller.offer_bus()
+    return tasks
+
+
+async def test_the_reference_exchange_byte_for_byte(rig: Rig) -> None:
+    set_task, get_task = await queued(
+        rig, rig.engine.set(MX, 2, id_hash=R1_MANUAL), rig.engine.get(MX, id_hash=R1_MANUAL)
+    )
+    assert await set_task == ValueResult(1977, 2, CHANGESET)
+    assert await get_task == ValueResult(1977, 2, CHANGESET)
+    await rig.controller.wait_bus_free()
+    assert rig.wire == EXCHANGE
+    assert rig.controller.store["Relais_Regler_R1_Handbetrieb"].value == 2
+    assert rig.engine.bus_sessions == 1
+
+
+async def test_five_writes_share_one_bus_session(rig: Rig) -> None:
+    store = rig.controller.store
+    targets = [v for v in store.values() if v.index != 0 and v.maximum is not None][:5]
+    assert len(targets) == 5
+    tasks = await queued(rig, *(rig.engine.set(MX, v.minimum or 0, index=v.index) for v in targets))
+    results = await asyncio.gather(*tasks)
+    assert [r.index for r in results] == [v.index for v in targets]
+    assert rig.controller.offers == 1
+    assert rig.engine.bus_sessions == 1
+    assert store.writes == [(v.index, v.minimum or 0) for v in targets]
+
+
+async def test_cached_index_needs_no_lookup_and_a_new_changeset_looks_up_again(rig: Rig) -> None:
+    cache = MemoryIndexCache()
+    rig.engine.cache = cache
+    (task,) = await queued(rig, rig.engine.get(MX, id_hash=R1_MANUAL))
+    assert (await task).index == 1977
+    assert cache.entries == {"7E11:2734DABC:2D84EA19": 1977}
+    rig.wire.clear()
+    (task,) = await queued(rig, rig.engine.get(MX, id_hash=R1_MANUAL))
+    await task
+    assert [line for line in rig.wire if line[0] == "TX"][1:2] == [
+        ("TX", "AA 11 7E 20 00 20 00 03 39 07 00 00 00 00 01 6C")  # straight to the read
+    ]
+    # A firmware update moves the value and changes the changeset.
+    rig.controller.store.firmware_update(0x11112222, index_shift=3)
+    (task,) = await queued(rig, rig.engine.set(MX, 1, id_hash=R1_MANUAL))
+    result = await task
+    assert result == ValueResult(1980, 1, 0x11112222)
+    assert rig.controller.store.writes[-1] == (1980, 1)
+
+
+async def test_clamped_write_reports_the_acknowledged_value(rig: Rig) -> None:
+    value = rig.controller.store["Relais_Regler_R1_Handbetrieb"]
+    (task,) = await queued(rig, rig.engine.set(MX, 99, index=value.index))
+    assert (await task).value == value.maximum
+    assert value.value == value.maximum
+
+
+async def test_rejected_index_and_unknown_hash(rig: Rig) -> None:
+    missing, unknown = await queued(
+        rig, rig.engine.get(MX, index=4000), rig.engine.get(MX, id_hash=12345)
+    )
+    with pytest.raises(ValueRejectedError, match="refused value index 4000"):
+        await missing
+    with pytest.raises(UnknownValueError, match="ID hash 12345"):
+        await unknown
+    await rig.controller.wait_bus_free()
+
+
+async def test_no_offer() -> None:
+    rig = await make_rig(Timing(offer=0.1, deadline=5))
+    try:
+        with pytest.raises(BusNotOfferedError, match=r"did not offer the bus within 0\.1 s"):
+            await rig.engine.get(MX, index=1977)
+    finally:
+        await rig.engine.close()
+        await rig.session.stop()
+        await rig.emulator.stop()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"drop_answers": 1},
+        {"duplicate_answers": True},
+    ],
+)
+async def test_dropped_and_duplicated_answers(rig: Rig, fault: dict) -> None:
+    for name, setting in fault.items():
+        setattr(rig.emulator.faults, name, setting)
+    set_task, get_task = await queued(
+        rig, rig.engine.set(MX, 2, id_hash=R1_MANUAL), rig.engine.get(MX, id_hash=R1_MANUAL)
+    )
+    assert (await set_task).value == 2
+    assert (await get_task).value == 2
+    assert rig.controller.store.writes == [(1977, 2)]
+    await rig.controller.wait_bus_free()
+
+
+async def test_late_answers_are_never_mis_associated() -> None:
+    """The reference's §6 scenario: a late look-up answer must not be taken for a read."""
+    rig = await make_rig(Timing(offer=2, request=0.1, increment=0.05, release=0.3, deadline=10))
+    try:
+        rig.controller.lookup_answer_command = 0x0100  # the ambiguous answer form of §6
+        rig.emulator.faults.answer_delay = 0.12  # later than the first try's 0.1 s
+        set_task, get_task = await queued(
+            rig, rig.engine.set(MX, 0, id_hash=R1_MANUAL), rig.engine.get(MX, id_hash=R1_MANUAL)
+        )
+        assert (await set_task).value == 0
+        assert (await get_task).value == 0  # never the hash 763685401
+        # A late acknowledgement makes the write go out again, but only ever this write.
+        assert set(rig.controller.store.writes) == {(1977, 0)}
+        await rig.controller.wait_bus_free()
+    finally:
+        await rig.engine.close()
+        await rig.session.stop()
+        await rig.emulator.stop()
+
+
+async def test_connection_drop_mid_session() -> None:
+    rig = await make_rig(Timing(offer=5, request=2, increment=0, release=0.2, deadline=20))
+    try:
+        rig.emulator.faults.answer_delay = 1.5  # the session waits, then the device reboots
+        set_task, get_task = await queued(
+            rig, rig.engine.set(MX, 2, index=1977), rig.engine.get(MX, index=1977)
+        )
+        await rig.controller.wait_for_received(1)
+        states: list[SessionState] = []
+        rig.session.add_state_listener(lambda state, _reason: states.append(state))
+        await rig.emulator.reboot()
+        with pytest.raises(SessionAbortedError):
+            await set_task  # a write is never repeated behind the user's back
+        rig.emulator.faults.answer_delay = 0
+        await rig.session.wait_connected()
+        rig.controller.release_bus()
+        rig.controller.offer_bus()
+        assert (await get_task).value == rig.controller.store.read(1977)  # a read is retried
+        assert rig.controller.store.writes == []
+    finally:
+        await rig.engine.close()
+        await rig.session.stop()
+        await rig.emulator.stop()
+
+
+async def test_close_fails_pending_operations(rig: Rig) -> None:
+    task = asyncio.create_task(rig.engine.get(MX, index=1977))
+    await asyncio.sleep(0)
+    await rig.engine.close()
+    with pytest.raises(SessionAbortedError, match="closed"):
+        await task
+
+
+async def test_index_or_hash_is_required(rig: Rig) -> None:
+    with pytest.raises(ValueError, match="index or a value-ID hash"):
+        await rig.engine.get(MX)
+
+
+async def test_command_line_set_and_get(capsys: pytest.CaptureFixture[str]) -> None:
+    async with Emulator(
+        personality=Personality.DL2, channels={1: StaticSource(LIVE)}, offer_interval=0.05
+    ) as emulator:
+        base = ["--host", "127.0.0.1", "--port", str(emulator.port)]
+        name = ["--value-id", "Relais_Regler_R1_Handbetrieb"]
+        assert await asyncio.to_thread(main, ["set-value", *base, *name, "--value", "2"]) == 0
+        assert capsys.readouterr().out == '{"index": 1977, "value": 2, "changeset": 657775292}\n'
+        assert await asyncio.to_thread(main, ["get-value", *base, "--value-index", "1977"]) == 0
+        assert capsys.readouterr().out == '{"index": 1977, "value": 2, "changeset": 657775292}\n'
+        code = await asyncio.to_thread(
+            main, ["get-value", *base, "--value-index", "4000", "--controller", "0x7E11"]
+        )
+        assert code == 1
+        assert capsys.readouterr().err == (
+            "vbus get-value: The controller 0x7E11 refused value index 4000\n"
+        )
+        assert emulator.controller(1).store.writes == [(1977, 2)]

@@ -292,3 +292,14 @@ async def test_command_line_set_and_get(capsys: pytest.CaptureFixture[str]) -> N
             "vbus get-value: The controller 0x7E11 refused value index 4000\n"
         )
         assert emulator.controller(1).store.writes == [(1977, 2)]
+
+
+async def test_queued_writes_to_one_value_coalesce(rig: Rig) -> None:
+    first, second, third = await queued(
+        rig,
+        rig.engine.set(MX, 0, index=1977),
+        rig.engine.set(MX, 1, index=1977),
+        rig.engine.set(MX, 2, index=1977),
+    )
+    assert [(await t).value for t in (first, second, third)] == [2, 2, 2]
+    assert rig.controller.store.writes == [(1977, 2)]

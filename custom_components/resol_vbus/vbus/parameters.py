@@ -105,6 +105,7 @@ class _Operation:
     id_hash: int | None = None
     value: int = 0
     retries_left: int = 1
+    started: bool = False
     future: asyncio.Future[ValueResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -240,7 +241,14 @@ class ParameterEngine:
         if operation.index is None and operation.id_hash is None:
             msg = "an index or a value-ID hash is required"
             raise ValueError(msg)
-        self._queue.append(operation)
+        queued = self._queued_write(operation)
+        if queued is not None:
+            # A write to the same value is still waiting for the bus: the last value wins,
+            # and both callers get the controller's acknowledgement of it.
+            queued.value = operation.value
+            operation = queued
+        else:
+            self._queue.append(operation)
         if operation.controller not in self._workers:
             self._workers[operation.controller] = asyncio.create_task(
                 self._work(operation.controller),
@@ -258,6 +266,19 @@ class ParameterEngine:
             if operation in self._queue:
                 self._queue.remove(operation)
             raise
+
+    def _queued_write(self, operation: _Operation) -> _Operation | None:
+        if operation.action != Action.SET:
+            return None
+        for queued in self._queue:
+            if (
+                queued.action == Action.SET
+                and not queued.started
+                and queued.controller == operation.controller
+                and (queued.index, queued.id_hash) == (operation.index, operation.id_hash)
+            ):
+                return queued
+        return None
 
     def _pending(self, controller: int) -> list[_Operation]:
         return [op for op in self._queue if op.controller == controller and not op.future.done()]
@@ -337,6 +358,8 @@ class ParameterEngine:
 
     async def _bus_session(self, controller: int) -> None:
         operations = self._pending(controller)
+        for operation in operations:
+            operation.started = True
         self._inbox = asyncio.Queue()
         self.bus_sessions += 1
         self._holding = controller
@@ -352,6 +375,8 @@ class ParameterEngine:
             await self._run(controller, changeset, operations)
             # Operations queued while this session ran join it.
             late = [op for op in self._pending(controller) if op not in operations]
+            for operation in late:
+                operation.started = True
             if late:
                 await self._read_changeset(controller)
                 await self._run(controller, changeset, late)
@@ -544,4 +569,3 @@ def _signed(value: int) -> int:
 
 def _is_nack(frame: Datagram, index: int) -> bool:
     return frame.command & 0xFF80 == CMD_NACK and frame.param16 == index
-

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from custom_components.resol_vbus.vbus import emulator as emulator_module
+from custom_components.resol_vbus.vbus.catalog import catalog_for
 from custom_components.resol_vbus.vbus.cli import build_parser
 from custom_components.resol_vbus.vbus.emulator import (
     MX_CHANGESET,
@@ -817,7 +818,11 @@ async def test_every_datagram_from_the_master_restarts_the_bus_timeout() -> None
 def test_controller_simulator_standalone_defaults() -> None:
     controller = ControllerSimulator(0x4212)
     assert controller.store.changeset == zlib.crc32(b"4212") & 0x7FFFFFFF
-    assert len(controller.store) == 0
+    # Every catalog value of the DeltaSol C, added after index 20000.
+    catalog = catalog_for(0x4212)
+    assert catalog is not None
+    assert len(controller.store) == len(catalog.values) == 16
+    assert controller.store.index_of(catalog.values[0].id_hash) == 20001
     controller.send((b"ignored",))
     controller.on_release()
     controller.release_bus()  # not held: nothing happens

@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, Self
 
 from .aio import cancel_and_wait
+from .catalog import catalog_for
 from .discovery import DeviceInformation, DeviceInformationServer, DiscoveryResponder
 from .errors import EmulatorError, RecordingError
 from .protocol import SYNC, Datagram, Packet, decode_frame, frame_length
@@ -818,10 +819,29 @@ class ParameterStore:
 
     @classmethod
     def default_for(cls, address: int) -> ParameterStore:
-        """The MX store for ``0x7E11``; an empty store with a changeset derived from ``address``."""
+        """A store with every catalog value of the controller at ``address``.
+
+        ``0x7E11`` starts from the DeltaSol MX 2.xx values above (with the real indices and
+        changeset of RESOL's MX 2.08 example); other controllers get a changeset derived from
+        their address. Catalog values the store lacks are added after index 20000, with their
+        minimum (or first option) as the current value.
+        """
         if address == 0x7E11:
-            return cls.deltasol_mx()
-        return cls(zlib.crc32(f"{address:04X}".encode()) & 0x7FFFFFFF, address=address)
+            store = cls.deltasol_mx()
+        else:
+            store = cls(zlib.crc32(f"{address:04X}".encode()) & 0x7FFFFFFF, address=address)
+        catalog = catalog_for(address, 2 if address == 0x7E11 else None)
+        index = 20000
+        for value in catalog.values if catalog else ():
+            if store.index_of(value.id_hash) is not None:
+                continue
+            index += 1
+            raws = [option.raw for option in value.options]
+            minimum = min(raws) if raws else value.raw_minimum
+            maximum = max(raws) if raws else value.raw_maximum
+            current = raws[0] if raws else (minimum if minimum is not None else 0)
+            store.add(StoredValue(index, current, value.value_id, value.id_hash, minimum, maximum))
+        return store
 
     @classmethod
     def from_controller_values(

@@ -10,13 +10,21 @@ from homeassistant.helpers import device_registry as dr
 from .const import DOMAIN
 from .coordinator import VBusConfigEntry, VBusCoordinator
 from .entity import hub_device_info
+from .values import ValuesManager
 from .vbus.specification import Specification
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.device_registry import DeviceEntry
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: VBusConfigEntry) -> bool:
@@ -29,6 +37,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: VBusConfigEntry) -> bool
         config_entry_id=entry.entry_id, **hub_device_info(coordinator)
     )
     coordinator.hub_device_id = hub.id
+    coordinator.values = ValuesManager(hass, entry)
+    await coordinator.values.async_setup()
+    entry.async_on_unload(coordinator.values.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -41,6 +41,7 @@ from .vbus.protocol import Frame, Packet
 from .vbus.session import CONFIGURATION_ERRORS, ConnectionConfig, SessionState, VBusSession
 
 if TYPE_CHECKING:
+    from .values import ValuesManager
     from .vbus.specification import PacketDecoder, Specification, Values
 
 type VBusConfigEntry = ConfigEntry[VBusCoordinator]
@@ -131,6 +132,7 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
         self._lost = False
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self.hub_device_id: str | None = None
+        self.values: ValuesManager
 
     # -- options --------------------------------------------------------------------------
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, cast
 
-from homeassistant.const import CONF_HOST
+from homeassistant.const import CONF_HOST, EntityCategory
 from homeassistant.core import callback
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURER
 from .coordinator import VBusCoordinator
+from .vbus.catalog import CatalogError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
     from .coordinator import PacketKey, PacketState, VBusConfigEntry
+    from .values import ValuesCoordinator
+    from .vbus.catalog import CatalogValue, DisplayValue, ValueKind
     from .vbus.specification import FieldSpec, Value
 
 #: Packets addressed to this destination are the controller's ordinary broadcasts.
@@ -63,6 +67,21 @@ def _via_hub(coordinator: VBusCoordinator) -> dict[str, object]:
     return {"via_device": hub_identifier(coordinator)}
 
 
+def controller_device_info(coordinator: VBusCoordinator, key: PacketKey) -> DeviceInfo:
+    """The VBus device that sends ``key`` packets, linked to the adapter."""
+    language = coordinator.language
+    return cast(
+        "DeviceInfo",
+        {
+            "identifiers": {device_identifier(coordinator, key)},
+            "manufacturer": MANUFACTURER,
+            "name": coordinator.spec.device_name(key.source, key.destination, language),
+            "model_id": f"0x{key.source:04X}",
+            **_via_hub(coordinator),
+        },
+    )
+
+
 class VBusEntity(CoordinatorEntity[VBusCoordinator]):
     """A field of a packet; state writes happen only when its value changes."""
 
@@ -84,16 +103,7 @@ class VBusEntity(CoordinatorEntity[VBusCoordinator]):
             name = f"{name} ({peer})"
         self._attr_name = name
         self._attr_unique_id = f"{coordinator.unique_prefix}_{key.packet_id}_{self.field.field_id}"
-        self._attr_device_info = cast(
-            "DeviceInfo",
-            {
-                "identifiers": {device_identifier(coordinator, key)},
-                "manufacturer": MANUFACTURER,
-                "name": coordinator.spec.device_name(key.source, key.destination, language),
-                "model_id": f"0x{key.source:04X}",
-                **_via_hub(coordinator),
-            },
-        )
+        self._attr_device_info = controller_device_info(coordinator, key)
         self._last_write = float("-inf")
         self._written: object = None
         self._pending_write: CALLBACK_TYPE | None = None
@@ -186,3 +196,69 @@ def async_setup_fields(
         )
 
     entry.async_on_unload(coordinator.async_add_packet_callback(add_packet))
+
+
+class VBusValueEntity(CoordinatorEntity["ValuesCoordinator"]):
+    """A catalog value of a controller that can be changed."""
+
+    _attr_has_entity_name = True
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, values: ValuesCoordinator, value: CatalogValue) -> None:
+        """Create the entity for ``value`` of the controller ``values`` manages."""
+        super().__init__(values)
+        coordinator: VBusCoordinator = values.config_entry.runtime_data
+        self.catalog_value = value
+        self._attr_translation_key = value.translation_key
+        self._attr_translation_placeholders = dict(value.placeholders)
+        self._attr_unique_id = (
+            f"{coordinator.unique_prefix}_{values.key.channel:02X}_"
+            f"{values.controller:04X}_{value.key}"
+        )
+        self._attr_device_info = controller_device_info(coordinator, values.key)
+
+    @property
+    def raw(self) -> int | None:
+        """The last value read from (or acknowledged by) the controller."""
+        return self.coordinator.raw(self.catalog_value)
+
+    @property
+    def available(self) -> bool:
+        """Readable, and the controller knows this value."""
+        return (
+            super().available
+            and self.catalog_value.value_id not in self.coordinator.missing
+            and self.raw is not None
+        )
+
+    def _to_raw(self, shown: DisplayValue) -> int:
+        """The raw value for ``shown``; invalid input is the user's error, translated."""
+        try:
+            return self.catalog_value.to_raw(shown)
+        except CatalogError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_value",
+                translation_placeholders={"value": self.catalog_value.value_id, "error": str(err)},
+            ) from err
+
+    async def _async_write(self, raw: int) -> None:
+        await self.coordinator.async_write(self.catalog_value, raw)
+
+
+def async_setup_values(
+    entry: VBusConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entity_class: Callable[[ValuesCoordinator, CatalogValue], VBusValueEntity],
+    kind: ValueKind,
+) -> None:
+    """Add ``entity_class`` entities for the catalog values of ``kind`` of every controller."""
+
+    @callback
+    def add_controller(values: ValuesCoordinator) -> None:
+        async_add_entities(
+            entity_class(values, value) for value in values.catalog.values if value.kind is kind
+        )
+
+    manager = entry.runtime_data.values
+    entry.async_on_unload(manager.async_add_controller_callback(add_controller))

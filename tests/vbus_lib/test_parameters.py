@@ -303,3 +303,9 @@ async def test_queued_writes_to_one_value_coalesce(rig: Rig) -> None:
     )
     assert [(await t).value for t in (first, second, third)] == [2, 2, 2]
     assert rig.controller.store.writes == [(1977, 2)]
+
+
+async def test_a_closed_engine_takes_no_more_work(rig: Rig) -> None:
+    await rig.engine.close()
+    with pytest.raises(SessionAbortedError, match="closed"):
+        await rig.engine.get(MX, index=1977)

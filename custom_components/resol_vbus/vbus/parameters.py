@@ -196,6 +196,7 @@ class ParameterEngine:
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._holding: int | None = None
         self.bus_sessions = 0
+        self._closed = False
         self.last_changeset: dict[int, int] = {}
         self._unsubscribe = [
             bus.subscribe(self._handle_frame),
@@ -226,6 +227,7 @@ class ParameterEngine:
 
     async def close(self) -> None:
         """Fail everything pending and stop; the bus is released if held."""
+        self._closed = True
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
@@ -238,6 +240,9 @@ class ParameterEngine:
     # -- queueing ---------------------------------------------------------------------------
 
     async def _submit(self, operation: _Operation) -> ValueResult:
+        if self._closed:
+            msg = "The parameter engine was closed"
+            raise SessionAbortedError(msg)
         if operation.index is None and operation.id_hash is None:
             msg = "an index or a value-ID hash is required"
             raise ValueError(msg)

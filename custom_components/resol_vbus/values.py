@@ -1,0 +1,281 @@
+"""Controller values: read and write the catalog values through the parameterization engine.
+
+For each controller on the bus that the catalog knows, a :class:`ValuesCoordinator` reads its
+catalog values in one bus session after setup and then every ``refresh_interval`` minutes
+(not every second: every read takes the bus from the controller), and after every write.
+Writes are validated, skipped when nothing changes, rate-limited per value and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import (
+    CONF_REFRESH_INTERVAL,
+    CONF_WRITE_LIMIT,
+    DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_WRITE_LIMIT,
+    DOMAIN,
+    LOGGER,
+)
+from .vbus.catalog import CatalogError, ControllerCatalog, catalog_for, catalogs
+from .vbus.errors import VBusError
+from .vbus.parameters import (
+    MemoryIndexCache,
+    ParameterEngine,
+    Timing,
+    UnknownValueError,
+    ValueRejectedError,
+    ValueResult,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .coordinator import PacketKey, PacketState, VBusConfigEntry, VBusCoordinator
+    from .vbus.catalog import CatalogValue
+
+#: Engine timeouts (the reference's defaults; tests shorten them).
+ENGINE_TIMING: Final = Timing()
+STORAGE_VERSION: Final = 1
+SAVE_DELAY: Final = 10
+
+
+class StoredIndexCache(MemoryIndexCache):
+    """Value-ID hash → index mappings, saved in Home Assistant's storage per config entry.
+
+    Keyed by controller and changeset, so that after a restart no look-ups are needed and a
+    firmware update (a new changeset) does not reuse stale indices.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Create the cache for ``entry_id``; call :meth:`async_load` before use."""
+        super().__init__()
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.indices"
+        )
+
+    async def async_load(self) -> None:
+        """Read the saved mappings."""
+        data = await self._store.async_load() or {}
+        self.entries = dict(data.get("entries", {}))
+
+    def put(self, controller: int, changeset: int, id_hash: int, index: int) -> None:
+        """Remember an index and save soon."""
+        super().put(controller, changeset, id_hash, index)
+        self._store.async_delay_save(lambda: {"entries": self.entries}, SAVE_DELAY)
+
+
+def _raise_for(err: VBusError, key: str, value_id: str) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={"value": value_id, "error": str(err)},
+    )
+
+
+class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
+    """The catalog values (raw, by value id) of one controller."""
+
+    config_entry: VBusConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: VBusConfigEntry,
+        engine: ParameterEngine,
+        catalog: ControllerCatalog,
+        key: PacketKey,
+    ) -> None:
+        """Read and write ``catalog``'s values of the controller that sends ``key`` packets."""
+        minutes = float(entry.options.get(CONF_REFRESH_INTERVAL, DEFAULT_REFRESH_INTERVAL))
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{catalog.name} values",
+            update_interval=timedelta(minutes=minutes),
+        )
+        self.engine = engine
+        self.catalog = catalog
+        self.key = key
+        self.missing: set[str] = set()
+        self._writes: dict[str, deque[float]] = {}
+
+    @property
+    def controller(self) -> int:
+        """The controller's VBus address."""
+        return self.key.source
+
+    async def _async_update_data(self) -> dict[str, int]:
+        """Read every catalog value in one bus session."""
+        values = self.catalog.values
+        results = await asyncio.gather(
+            *(self.engine.get(self.controller, id_hash=v.id_hash) for v in values),
+            return_exceptions=True,
+        )
+        data: dict[str, int] = {}
+        missing: set[str] = set()
+        for value, result in zip(values, results, strict=True):
+            if isinstance(result, ValueResult):
+                data[value.value_id] = result.value
+            elif isinstance(result, (UnknownValueError, ValueRejectedError)):
+                missing.add(value.value_id)
+            elif isinstance(result, BaseException):
+                raise UpdateFailed(
+                    translation_domain=DOMAIN,
+                    translation_key="read_failed",
+                    translation_placeholders={"error": str(result)},
+                ) from result
+        self._report_missing(missing)
+        return data
+
+    def _report_missing(self, missing: set[str]) -> None:
+        """A repair issue when values the controller had are gone (firmware changed)."""
+        gone = missing - self.missing if self.data else set()
+        self.missing = missing
+        if gone:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"values_missing_{self.config_entry.entry_id}_{self.controller:04X}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="values_missing",
+                translation_placeholders={
+                    "controller": self.catalog.name,
+                    "values": ", ".join(sorted(gone)),
+                },
+            )
+
+    def raw(self, value: CatalogValue) -> int | None:
+        """The value's last known raw value."""
+        return (self.data or {}).get(value.value_id)
+
+    async def async_write(self, value: CatalogValue, raw: int) -> ValueResult | None:
+        """Write ``raw`` (validated) unless it is the current value; show the acknowledgement."""
+        try:
+            raw = value.validate_raw(raw)
+        except CatalogError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_value",
+                translation_placeholders={"value": value.value_id, "error": str(err)},
+            ) from err
+        old = self.raw(value)
+        if old == raw:
+            return None
+        self._check_rate(value.value_id)
+        try:
+            result = await self.engine.set(self.controller, raw, id_hash=value.id_hash)
+        except VBusError as err:
+            raise _raise_for(err, "write_failed", value.value_id) from err
+        LOGGER.info(
+            "Changed %s of %s from %s to %s", value.value_id, self.catalog.name, old, result.value
+        )
+        self.async_set_updated_data({**(self.data or {}), value.value_id: result.value})
+        return result
+
+    def _check_rate(self, value_id: str) -> None:
+        limit = int(self.config_entry.options.get(CONF_WRITE_LIMIT, DEFAULT_WRITE_LIMIT))
+        now = time.monotonic()
+        recent = self._writes.setdefault(value_id, deque())
+        while recent and now - recent[0] > 60:  # noqa: PLR2004 - per minute
+            recent.popleft()
+        if len(recent) >= limit:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="write_rate_limited",
+                translation_placeholders={"value": value_id, "limit": str(limit)},
+            )
+        recent.append(now)
+
+
+type ControllerCallback = Callable[[ValuesCoordinator], None]
+
+
+class ValuesManager:
+    """Finds the controllers the catalog knows and keeps one coordinator per controller."""
+
+    def __init__(self, hass: HomeAssistant, entry: VBusConfigEntry) -> None:
+        """Create the manager; :meth:`async_setup` loads the index cache."""
+        self.hass = hass
+        self.entry = entry
+        self.cache = StoredIndexCache(hass, entry.entry_id)
+        coordinator: VBusCoordinator = entry.runtime_data
+        self.engine = ParameterEngine(coordinator.session, cache=self.cache, timing=ENGINE_TIMING)
+        self.controllers: dict[int, ValuesCoordinator] = {}
+        self._callbacks: list[ControllerCallback] = []
+        self._detecting: set[int] = set()
+
+    async def async_setup(self) -> None:
+        """Load the cache and watch the bus for controllers."""
+        await self.cache.async_load()
+        coordinator: VBusCoordinator = self.entry.runtime_data
+        self.entry.async_on_unload(coordinator.async_add_packet_callback(self._packet_seen))
+
+    async def async_shutdown(self) -> None:
+        """Fail what is still queued and release the bus."""
+        await self.engine.close()
+
+    @callback
+    def async_add_controller_callback(
+        self, controller_callback: ControllerCallback
+    ) -> CALLBACK_TYPE:
+        """Call ``controller_callback`` for every controller now and later."""
+        self._callbacks.append(controller_callback)
+        for values in list(self.controllers.values()):
+            controller_callback(values)
+        return lambda: self._callbacks.remove(controller_callback)
+
+    @callback
+    def _packet_seen(self, packet: PacketState) -> None:
+        address = packet.key.source
+        if address in self.controllers or address in self._detecting:
+            return
+        if not any(catalog.address == address for catalog in catalogs()):
+            return
+        self._detecting.add(address)
+        self.entry.async_create_background_task(
+            self.hass, self._async_add_controller(packet.key), f"resol_vbus detect {address:04X}"
+        )
+
+    async def _async_add_controller(self, key: PacketKey) -> None:
+        catalog = await self._detect_catalog(key.source)
+        if catalog is None:
+            return
+        values = ValuesCoordinator(self.hass, self.entry, self.engine, catalog, key)
+        self.controllers[key.source] = values
+        for controller_callback in list(self._callbacks):
+            controller_callback(values)
+        await values.async_refresh()
+
+    async def _detect_catalog(self, address: int) -> ControllerCatalog | None:
+        """The catalog for ``address``; for several firmware versions, the one that answers.
+
+        A value that only one version's list has is looked up by hash; the first version whose
+        value the controller knows wins, else the values all versions share.
+        """
+        versioned = [c for c in catalogs() if c.address == address and c.major_version]
+        if len(versioned) > 1:
+            for catalog in sorted(versioned, key=lambda c: -(c.major_version or 0)):
+                others = {v.value_id for c in versioned if c is not catalog for v in c.values}
+                unique = [v for v in catalog.values if v.value_id not in others]
+                if not unique:
+                    continue
+                try:
+                    await self.engine.lookup(address, unique[0].id_hash)
+                except VBusError:
+                    continue
+                return catalog
+        return catalog_for(address)

@@ -10,6 +10,7 @@ import pytest
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.resol_vbus.const import (
     CONF_CHANNEL,
@@ -18,7 +19,9 @@ from custom_components.resol_vbus.const import (
     CONF_PRODUCT,
     CONF_SERIAL,
     CONNECTION_LOCAL,
+    DOMAIN,
 )
+from custom_components.resol_vbus.vbus.parameters import Timing
 from custom_components.resol_vbus.vbus.protocol import Packet
 from custom_components.resol_vbus.vbus.recording import (
     HeaderSetStart,
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from homeassistant.helpers.device_registry import DeviceEntry
 
     from custom_components.resol_vbus.coordinator import VBusCoordinator
+    from custom_components.resol_vbus.values import ValuesCoordinator
+    from custom_components.resol_vbus.vbus.emulator import Emulator
 
 REFERENCE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "data"
 SERIAL = "001E66E7A002"
@@ -124,4 +129,32 @@ def device(hass: HomeAssistant, entry_id: str, identifier: tuple[str, str]) -> D
         if identifier in entry.identifiers
     ]
     assert len(found) == 1, identifier
+    return found[0]
+
+
+FAST = Timing(offer=3, request=0.2, increment=0.1, release=0.3, deadline=15)
+
+
+async def setup_values(
+    hass: HomeAssistant, emulator: Emulator, **options: object
+) -> ValuesCoordinator:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=UNIQUE_ID, data=entry_data(emulator.port), options=options
+    )
+    entry.add_to_hass(hass)
+    with pytest.MonkeyPatch.context() as patcher:
+        patcher.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        manager = entry.runtime_data.values
+        ready = asyncio.Event()
+        found: list[ValuesCoordinator] = []
+
+        def added(values: ValuesCoordinator) -> None:
+            found.append(values)
+            values.async_add_listener(ready.set)
+
+        manager.async_add_controller_callback(added)
+        async with asyncio.timeout(15):
+            await ready.wait()
+    await hass.async_block_till_done()
     return found[0]

@@ -42,6 +42,17 @@ async def emulator(socket_enabled: None) -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
+async def mx(socket_enabled: None) -> AsyncIterator[Emulator]:
+    """A DL2 with a DeltaSol MX 2.x that offers the bus every 50 ms."""
+    async with Emulator(
+        personality=Personality.DL2,
+        channels={1: StaticSource(mx_controller())},
+        offer_interval=0.05,
+    ) as device:
+        yield device
+
+
+@pytest.fixture
 def config_entry(emulator: Emulator) -> MockConfigEntry:
     """A config entry for the emulator."""
     return MockConfigEntry(

@@ -25,15 +25,18 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.resol_vbus import config_flow
 from custom_components.resol_vbus.const import (
+    CONF_ALLOW_ANY_VALUE,
     CONF_CHANNEL,
     CONF_CONNECTION,
     CONF_FIRMWARE,
     CONF_LANGUAGE,
     CONF_MIN_INTERVAL,
     CONF_PRODUCT,
+    CONF_REFRESH_INTERVAL,
     CONF_SERIAL,
     CONF_TLS,
     CONF_VIA_TAG,
+    CONF_WRITE_LIMIT,
     CONNECTION_LOCAL,
     CONNECTION_VBUSNET,
     DOMAIN,
@@ -891,6 +894,15 @@ async def test_reconfigure_vbusnet_via_tag(
 # -- options ---------------------------------------------------------------------------------------
 
 
+OPTIONS = {
+    CONF_MIN_INTERVAL: 2.5,
+    CONF_LANGUAGE: "de",
+    CONF_REFRESH_INTERVAL: 30,
+    CONF_WRITE_LIMIT: 2,
+    CONF_ALLOW_ANY_VALUE: True,
+}
+
+
 async def test_options_flow_stores_the_options_and_reloads(
     hass: HomeAssistant, mock_setup_entry: AsyncMock
 ) -> None:
@@ -904,17 +916,21 @@ async def test_options_flow_stores_the_options_and_reloads(
     assert result["step_id"] == "init"
     assert suggested(result) == {}
     defaults = {str(key): key.default() for key in result["data_schema"].schema}
-    assert defaults == {CONF_MIN_INTERVAL: 0.0, CONF_LANGUAGE: "auto"}
+    assert defaults == {
+        CONF_MIN_INTERVAL: 0.0,
+        CONF_LANGUAGE: "auto",
+        CONF_REFRESH_INTERVAL: 10.0,
+        CONF_WRITE_LIMIT: 4,
+        CONF_ALLOW_ANY_VALUE: False,
+    }
     assert select_options(result, CONF_LANGUAGE) == ["auto", "en", "de", "fr"]
 
-    result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_MIN_INTERVAL: 2.5, CONF_LANGUAGE: "de"}
-    )
+    result = await hass.config_entries.options.async_configure(result["flow_id"], OPTIONS)
     await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == {CONF_MIN_INTERVAL: 2.5, CONF_LANGUAGE: "de"}
-    assert entry.options == {CONF_MIN_INTERVAL: 2.5, CONF_LANGUAGE: "de"}
+    assert result["data"] == OPTIONS
+    assert entry.options == OPTIONS
     assert mock_setup_entry.call_count == 2  # reloaded with the new options
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert suggested(result) == {CONF_MIN_INTERVAL: 2.5, CONF_LANGUAGE: "de"}
+    assert suggested(result) == OPTIONS

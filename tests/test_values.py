@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import pytest
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
 from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
@@ -14,50 +11,11 @@ from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.resol_vbus.const import CONF_WRITE_LIMIT, DOMAIN
-from custom_components.resol_vbus.values import ValuesCoordinator
-from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
-from custom_components.resol_vbus.vbus.parameters import Timing
+from custom_components.resol_vbus.vbus.emulator import Emulator
 
-from .common import UNIQUE_ID, entry_data, mx_controller
-
-FAST = Timing(offer=3, request=0.2, increment=0.1, release=0.3, deadline=15)
-
-
-@pytest.fixture
-async def mx(socket_enabled: None) -> AsyncIterator[Emulator]:
-    """A DL2 with a DeltaSol MX 2.x that offers the bus every 50 ms."""
-    async with Emulator(
-        personality=Personality.DL2,
-        channels={1: StaticSource(mx_controller())},
-        offer_interval=0.05,
-    ) as emulator:
-        yield emulator
-
-
-async def setup(hass: HomeAssistant, emulator: Emulator, **options: object) -> ValuesCoordinator:
-    entry = MockConfigEntry(
-        domain=DOMAIN, unique_id=UNIQUE_ID, data=entry_data(emulator.port), options=options
-    )
-    entry.add_to_hass(hass)
-    with pytest.MonkeyPatch.context() as patcher:
-        patcher.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        manager = entry.runtime_data.values
-        ready = asyncio.Event()
-        found: list[ValuesCoordinator] = []
-
-        def added(values: ValuesCoordinator) -> None:
-            found.append(values)
-            values.async_add_listener(ready.set)
-
-        manager.async_add_controller_callback(added)
-        async with asyncio.timeout(15):
-            await ready.wait()
-    await hass.async_block_till_done()
-    return found[0]
+from .common import UNIQUE_ID, setup_values
 
 
 def entity(hass: HomeAssistant, platform: str, key: str) -> str:
@@ -67,7 +25,7 @@ def entity(hass: HomeAssistant, platform: str, key: str) -> str:
 
 
 async def test_values_are_read_and_written(hass: HomeAssistant, mx: Emulator) -> None:
-    values = await setup(hass, mx)
+    values = await setup_values(hass, mx)
     assert values.catalog.name == "DeltaSol MX 2.x"
     store = mx.controller(1).store
     relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
@@ -91,7 +49,7 @@ async def test_values_are_read_and_written(hass: HomeAssistant, mx: Emulator) ->
 
 
 async def test_number_limits_and_clamping(hass: HomeAssistant, mx: Emulator) -> None:
-    values = await setup(hass, mx)
+    values = await setup_values(hass, mx)
     value = values.catalog.value("Solar_Sp1_Tmax")
     assert value is not None
     number = entity(hass, NUMBER_DOMAIN, value.key)
@@ -112,7 +70,7 @@ async def test_number_limits_and_clamping(hass: HomeAssistant, mx: Emulator) -> 
 
 
 async def test_write_rate_limit(hass: HomeAssistant, mx: Emulator) -> None:
-    await setup(hass, mx, **{CONF_WRITE_LIMIT: 1})
+    await setup_values(hass, mx, **{CONF_WRITE_LIMIT: 1})
     relay = entity(hass, SELECT_DOMAIN, "relay_2_manual_mode")
     await hass.services.async_call(
         SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
@@ -130,7 +88,7 @@ async def test_write_rate_limit(hass: HomeAssistant, mx: Emulator) -> None:
 
 
 async def test_switch_and_clock_button(hass: HomeAssistant, mx: Emulator) -> None:
-    values = await setup(hass, mx)
+    values = await setup_values(hass, mx)
     switches = [v for v in values.catalog.values if v.kind.value == "switch"]
     assert switches
     switch = entity(hass, SWITCH_DOMAIN, switches[0].key)
@@ -153,7 +111,7 @@ async def test_switch_and_clock_button(hass: HomeAssistant, mx: Emulator) -> Non
 async def test_communication_failure_is_a_home_assistant_error(
     hass: HomeAssistant, mx: Emulator
 ) -> None:
-    await setup(hass, mx)
+    await setup_values(hass, mx)
     relay = entity(hass, SELECT_DOMAIN, "relay_3_manual_mode")
     mx.faults.never_offer_bus = True
     with pytest.raises(HomeAssistantError) as excinfo:

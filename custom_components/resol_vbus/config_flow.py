@@ -42,18 +42,23 @@ from homeassistant.helpers.selector import (
 )
 
 from .const import (
+    CONF_ALLOW_ANY_VALUE,
     CONF_CHANNEL,
     CONF_CONNECTION,
     CONF_FIRMWARE,
     CONF_LANGUAGE,
     CONF_MIN_INTERVAL,
     CONF_PRODUCT,
+    CONF_REFRESH_INTERVAL,
     CONF_SERIAL,
     CONF_TLS,
     CONF_VIA_TAG,
+    CONF_WRITE_LIMIT,
     CONNECTION_LOCAL,
     CONNECTION_VBUSNET,
     DEFAULT_MIN_INTERVAL,
+    DEFAULT_REFRESH_INTERVAL,
+    DEFAULT_WRITE_LIMIT,
     DOMAIN,
     LANGUAGE_AUTO,
     LANGUAGES,
@@ -147,6 +152,15 @@ OPTIONS_SCHEMA: Final = vol.Schema(
                 mode=SelectSelectorMode.DROPDOWN,
             )
         ),
+        vol.Required(CONF_REFRESH_INTERVAL, default=DEFAULT_REFRESH_INTERVAL): NumberSelector(
+            NumberSelectorConfig(
+                min=1, max=1440, step=1, unit_of_measurement="min", mode=NumberSelectorMode.BOX
+            )
+        ),
+        vol.Required(CONF_WRITE_LIMIT, default=DEFAULT_WRITE_LIMIT): NumberSelector(
+            NumberSelectorConfig(min=1, max=60, step=1, mode=NumberSelectorMode.BOX)
+        ),
+        vol.Required(CONF_ALLOW_ANY_VALUE, default=False): BooleanSelector(),
     }
 )
 

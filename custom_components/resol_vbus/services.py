@@ -1,0 +1,177 @@
+"""Service actions: read and write any controller value (``get_value`` / ``set_value``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import ATTR_DEVICE_ID
+from homeassistant.core import HomeAssistant, ServiceCall, SupportsResponse, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+
+try:  # Home Assistant 2026.9 replaced voluptuous with probatio, a drop-in with the same API
+    import probatio as vol  # type: ignore[import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - Home Assistant before 2026.9
+    import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
+
+from .const import CONF_ALLOW_ANY_VALUE, DOMAIN, LOGGER
+from .vbus.errors import VBusError
+from .vbus.valueid import value_id_hash
+
+if TYPE_CHECKING:
+    from .coordinator import VBusConfigEntry
+    from .values import ValuesCoordinator
+    from .vbus.catalog import CatalogValue
+    from .vbus.parameters import ValueResult
+
+SERVICE_GET_VALUE: Final = "get_value"
+SERVICE_SET_VALUE: Final = "set_value"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_VALUE_ID: Final = "value_id"
+ATTR_VALUE_ID_HASH: Final = "value_id_hash"
+ATTR_VALUE_INDEX: Final = "value_index"
+ATTR_VALUE: Final = "value"
+ATTR_CONTROLLER: Final = "controller"
+
+_TARGET = "target"
+_BASE: Final = {
+    vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+    vol.Optional(ATTR_DEVICE_ID): cv.string,
+    vol.Exclusive(ATTR_VALUE_ID, _TARGET): cv.string,
+    vol.Exclusive(ATTR_VALUE_ID_HASH, _TARGET): vol.All(vol.Coerce(int), vol.Range(0, 2**31 - 1)),
+    vol.Exclusive(ATTR_VALUE_INDEX, _TARGET): vol.All(vol.Coerce(int), vol.Range(1, 0xFFFF)),
+    vol.Optional(ATTR_CONTROLLER): vol.All(vol.Coerce(int), vol.Range(0, 0xFFFF)),
+}
+GET_SCHEMA: Final = vol.Schema(_BASE)
+SET_SCHEMA: Final = vol.Schema(
+    {**_BASE, vol.Required(ATTR_VALUE): vol.All(vol.Coerce(int), vol.Range(-(2**31), 2**31 - 1))}
+)
+
+
+def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+def _entry_and_controller(
+    hass: HomeAssistant, call: ServiceCall
+) -> tuple[VBusConfigEntry, int | None]:
+    """The loaded config entry and, when a device was given, its controller address."""
+    controller: int | None = call.data.get(ATTR_CONTROLLER)
+    entry_id = call.data.get(ATTR_CONFIG_ENTRY_ID)
+    if device_id := call.data.get(ATTR_DEVICE_ID):
+        device = dr.async_get(hass).async_get(device_id)
+        if device is None:
+            raise _invalid(key="device_not_found", device=device_id)
+        for domain, identifier in device.identifiers:
+            if domain == DOMAIN and "_" in identifier and controller is None:
+                *_, address = identifier.rsplit("_", 1)
+                controller = int(address, 16)
+        entry_id = entry_id or next(iter(device.config_entries), None)
+    if entry_id is None:
+        raise _invalid(key="target_required")
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise _invalid(key="entry_not_found", entry=entry_id)
+    if entry.state is not ConfigEntryState.LOADED:
+        raise _invalid(key="entry_not_loaded", entry=entry.title)
+    return entry, controller
+
+
+def _values_for(entry: VBusConfigEntry, controller: int | None) -> ValuesCoordinator | None:
+    controllers = entry.runtime_data.values.controllers
+    if controller is None:
+        return next(iter(controllers.values()), None)
+    return controllers.get(controller)
+
+
+def _target(call: ServiceCall) -> dict[str, int | None]:
+    if ATTR_VALUE_ID in call.data:
+        return {"id_hash": value_id_hash(call.data[ATTR_VALUE_ID]), "index": None}
+    if ATTR_VALUE_ID_HASH in call.data:
+        return {"id_hash": call.data[ATTR_VALUE_ID_HASH], "index": None}
+    if ATTR_VALUE_INDEX in call.data:
+        return {"id_hash": None, "index": call.data[ATTR_VALUE_INDEX]}
+    raise _invalid(key="value_required")
+
+
+def _response(result: ValueResult, value: CatalogValue | None) -> dict[str, Any]:
+    shown = value.to_display(result.value) if value is not None else None
+    return {
+        "index": result.index,
+        "value": result.value,
+        "scaled": shown
+        if isinstance(shown, (int, float, str, bool)) or shown is None
+        else str(shown),
+        "changeset": result.changeset,
+    }
+
+
+async def _async_get_value(call: ServiceCall) -> dict[str, Any]:
+    entry, controller = _entry_and_controller(call.hass, call)
+    values = _values_for(entry, controller)
+    address = controller if controller is not None else (values.controller if values else None)
+    if address is None:
+        raise _invalid(key="no_controller")
+    target = _target(call)
+    engine = entry.runtime_data.values.engine
+    try:
+        result = await engine.get(address, **target)
+    except VBusError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="read_failed",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    known = values.catalog.by_hash(target["id_hash"]) if values and target["id_hash"] else None
+    return _response(result, known)
+
+
+async def _async_set_value(call: ServiceCall) -> dict[str, Any]:
+    entry, controller = _entry_and_controller(call.hass, call)
+    values = _values_for(entry, controller)
+    address = controller if controller is not None else (values.controller if values else None)
+    if address is None:
+        raise _invalid(key="no_controller")
+    target = _target(call)
+    raw: int = call.data[ATTR_VALUE]
+    known = values.catalog.by_hash(target["id_hash"]) if values and target["id_hash"] else None
+    if known is not None and values is not None:
+        result = await values.async_write(known, raw)
+        if result is None:  # already set: nothing was written
+            result = await values.engine.get(address, id_hash=known.id_hash)
+        return _response(result, known)
+    if not entry.options.get(CONF_ALLOW_ANY_VALUE, False):
+        raise _invalid(key="value_not_in_catalog")
+    try:
+        result = await entry.runtime_data.values.engine.set(address, raw, **target)
+    except VBusError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="write_failed",
+            translation_placeholders={"value": str(target), "error": str(err)},
+        ) from err
+    LOGGER.info("Wrote %s of 0x%04X: requested %d, now %d", target, address, raw, result.value)
+    return _response(result, None)
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the service actions (once, from ``async_setup``)."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_VALUE,
+        _async_get_value,
+        schema=GET_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SET_VALUE,
+        _async_set_value,
+        schema=SET_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )

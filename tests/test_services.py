@@ -1,0 +1,75 @@
+"""The get_value / set_value service actions against the emulator's DeltaSol MX."""
+
+from __future__ import annotations
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+
+from custom_components.resol_vbus.const import CONF_ALLOW_ANY_VALUE, DOMAIN
+from custom_components.resol_vbus.vbus.emulator import Emulator
+
+from .common import UNIQUE_ID, device, setup_values
+
+
+async def call(hass: HomeAssistant, service: str, **data: object) -> dict:
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, return_response=True
+    )
+
+
+async def test_get_and_set_by_value_id(hass: HomeAssistant, mx: Emulator) -> None:
+    values = await setup_values(hass, mx)
+    entry_id = values.config_entry.entry_id
+    assert await call(
+        hass, "get_value", config_entry_id=entry_id, value_id="Relais_Regler_R1_Handbetrieb"
+    ) == {"index": 1977, "value": 2, "scaled": "auto", "changeset": 0x2734DABC}
+    assert await call(
+        hass, "set_value", config_entry_id=entry_id, value_id="Solar_Sp1_Tmax", value=700
+    ) == {"index": 3591, "value": 700, "scaled": 70.0, "changeset": 0x2734DABC}
+    assert mx.controller(1).store["Solar_Sp1_Tmax"].value == 700
+
+
+async def test_device_target_and_index(hass: HomeAssistant, mx: Emulator) -> None:
+    values = await setup_values(hass, mx)
+    controller = device(hass, values.config_entry.entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E11"))
+    result = await call(hass, "get_value", device_id=controller.id, value_index=3591)
+    assert result["value"] == mx.controller(1).store["Solar_Sp1_Tmax"].value
+    assert result["scaled"] is None  # by index the catalog entry is not known
+
+
+async def test_writes_outside_the_catalog_need_the_option(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    values = await setup_values(hass, mx)
+    entry = values.config_entry
+    with pytest.raises(ServiceValidationError) as excinfo:
+        await call(hass, "set_value", config_entry_id=entry.entry_id, value_index=56, value=0)
+    assert excinfo.value.translation_key == "value_not_in_catalog"
+    hass.config_entries.async_update_entry(entry, options={CONF_ALLOW_ANY_VALUE: True})
+    result = await call(hass, "set_value", config_entry_id=entry.entry_id, value_index=56, value=0)
+    assert result["value"] == 0
+    assert mx.controller(1).store.read(56) == 0
+
+
+async def test_validation_errors(hass: HomeAssistant, mx: Emulator) -> None:
+    values = await setup_values(hass, mx)
+    entry_id = values.config_entry.entry_id
+    cases = [
+        (
+            {"value_id": "Solar_Sp1_Tmax", "value": 5000, "config_entry_id": entry_id},
+            "invalid_value",
+        ),
+        ({"value_id": "Solar_Sp1_Tmax", "value": 1}, "target_required"),
+        ({"value_id": "Solar_Sp1_Tmax", "value": 1, "config_entry_id": "nope"}, "entry_not_found"),
+        ({"value_id": "Solar_Sp1_Tmax", "value": 1, "device_id": "nope"}, "device_not_found"),
+        ({"value": 1, "config_entry_id": entry_id}, "value_required"),
+    ]
+    for data, key in cases:
+        with pytest.raises(ServiceValidationError) as excinfo:
+            await call(hass, "set_value", **data)
+        assert excinfo.value.translation_key == key, data
+    await hass.config_entries.async_unload(entry_id)
+    with pytest.raises(ServiceValidationError) as excinfo:
+        await call(hass, "get_value", config_entry_id=entry_id, value_index=1)
+    assert excinfo.value.translation_key == "entry_not_loaded"

@@ -367,6 +367,15 @@ class Specification:
             self._device_names[key] = name
         return name
 
+    @property
+    def device_template_count(self) -> int:
+        """Number of device templates."""
+        return len(self._devices)
+
+    def device_template_name(self, index: int, language: str = "en") -> str:
+        """The name of the ``index``-th device template."""
+        return localize(self._devices[index][4], language)
+
     def source_name(self, packet: Packet, language: str = "en") -> str:
         """Name of the device that sent ``packet``."""
         return self.device_name(packet.source, packet.destination, language)

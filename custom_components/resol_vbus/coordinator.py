@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    ConfigEntryError,
+    ConfigEntryNotReady,
+)
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util.ssl import client_context
@@ -173,6 +177,13 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_auth"
             ) from err
+        except CONFIGURATION_ERRORS as err:  # via tag or channel rejected: retrying won't help
+            await self.async_shutdown()
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="configuration_rejected",
+                translation_placeholders={"error": self.session.config.redact(str(err))},
+            ) from err
         except (VBusError, TimeoutError) as err:
             reason = self.session.last_error or err
             await self.async_shutdown()
@@ -219,7 +230,7 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
                 self._lost = True
                 self.last_update_success = False
                 self.async_update_listeners()
-            if isinstance(reason, CONFIGURATION_ERRORS):
+            if isinstance(reason, AuthenticationError):  # the password was changed
                 self.config_entry.async_start_reauth(self.hass)
 
     # -- packets ----------------------------------------------------------------------------

@@ -1,0 +1,204 @@
+"""Fault injection at the Home Assistant level: the emulator misbehaves, the integration copes."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+import pytest
+from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import ATTR_ENTITY_ID, EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.resol_vbus.const import DOMAIN
+from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.session import SessionState, VBusSession
+
+from .common import UNIQUE_ID, entry_data, mx_controller, setup_values
+
+TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
+
+
+def temperature(hass: HomeAssistant) -> str:
+    found = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, TEMPERATURE)
+    assert found is not None
+    return found
+
+
+async def wait_for_state(session: VBusSession, wanted: SessionState) -> None:
+    reached = asyncio.Event()
+    remove = session.add_state_listener(lambda state, _r: state == wanted and reached.set())
+    try:
+        async with asyncio.timeout(10):
+            await reached.wait()
+    finally:
+        remove()
+
+
+@pytest.mark.parametrize(
+    ("personality", "fault", "extra", "state"),
+    [
+        (Personality.DL3, "reject_channel", {"channel": 1}, ConfigEntryState.SETUP_ERROR),
+        (Personality.DL2, "reject_data", {}, ConfigEntryState.SETUP_RETRY),
+    ],
+)
+async def test_rejections_at_setup(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    fast_reconnect: None,
+    personality: Personality,
+    fault: str,
+    extra: dict,
+    state: ConfigEntryState,
+) -> None:
+    async with Emulator(personality=personality, offer_interval=None) as emulator:
+        setattr(emulator.faults, fault, True)
+        entry = MockConfigEntry(
+            domain=DOMAIN, unique_id=UNIQUE_ID, data=entry_data(emulator.port, **extra)
+        )
+        entry.add_to_hass(hass)
+        with pytest.MonkeyPatch.context() as patcher:
+            patcher.setattr("custom_components.resol_vbus.coordinator.SETUP_TIMEOUT", 0.5)
+            assert not await hass.config_entries.async_setup(entry.entry_id)
+        assert entry.state is state
+
+
+async def test_unknown_via_tag_is_a_configuration_error(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    async with Emulator(personality=Personality.VBUSNET) as emulator:
+        data = entry_data(emulator.port, connection="vbusnet", via_tag="unknown", channel=1)
+        entry = MockConfigEntry(domain=DOMAIN, unique_id="vbusnet-unknown-1", data=data)
+        entry.add_to_hass(hass)
+        assert not await hass.config_entries.async_setup(entry.entry_id)
+        assert entry.state is ConfigEntryState.SETUP_ERROR
+        assert entry.reason is not None
+        assert "unknown" not in entry.reason  # the via tag is a secret, even in messages
+
+
+async def test_password_changed_at_runtime_asks_for_it_once(
+    hass: HomeAssistant, init_integration: MockConfigEntry, emulator: Emulator
+) -> None:
+    session = init_integration.runtime_data.session
+    emulator.faults.refuse_password = True
+    connections = emulator.connections
+    await emulator.reboot()
+    await wait_for_state(session, SessionState.FAILED)
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    assert hass.states.get(temperature(hass)).state == STATE_UNAVAILABLE
+    assert emulator.connections <= connections  # no reconnect storm: nobody is connected
+
+
+async def test_cut_mid_frame_then_back(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.resol_vbus")
+    session = init_integration.runtime_data.session
+    emulator.faults.cut_mid_frame = True
+    await emulator.reboot()
+    await wait_for_state(session, SessionState.CONNECTED)
+    await hass.async_block_till_done()
+    assert hass.states.get(temperature(hass)).state == "1.9"
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("custom_components")]
+    assert len([m for m in messages if m.startswith("Lost connection")]) == 1
+    assert len([m for m in messages if m.startswith("Connection to")]) == 1
+
+
+async def test_silent_link_is_detected_by_the_watchdog(
+    hass: HomeAssistant, socket_enabled: None, fast_reconnect: None
+) -> None:
+    async with Emulator(
+        channels={1: StaticSource(mx_controller())}, offer_interval=None
+    ) as emulator:
+        entry = MockConfigEntry(domain=DOMAIN, unique_id=UNIQUE_ID, data=entry_data(emulator.port))
+        entry.add_to_hass(hass)
+        with pytest.MonkeyPatch.context() as patcher:
+            patcher.setattr(
+                "custom_components.resol_vbus.coordinator.VBusSession",
+                functools.partial(VBusSession, watchdog_timeout=0.3),
+            )
+            assert await hass.config_entries.async_setup(entry.entry_id)
+        session = entry.runtime_data.session
+        # The StaticSource sends once: after that the link is silent.
+        reasons: list[str] = []
+        session.add_state_listener(
+            lambda state, reason: state == SessionState.DISCONNECTED and reasons.append(str(reason))
+        )
+        await wait_for_state(session, SessionState.DISCONNECTED)
+        assert reasons[0] == "No data from the device for 0.3 s"
+        await wait_for_state(session, SessionState.CONNECTED)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    "fault", [{"drop_answers": 1}, {"duplicate_answers": True}, {"answer_delay": 0.25}]
+)
+async def test_parameter_answer_faults_still_write_exactly_once(
+    hass: HomeAssistant, mx: Emulator, fault: dict
+) -> None:
+    await setup_values(hass, mx)
+    relay = er.async_get(hass).async_get_entity_id(
+        SELECT_DOMAIN, DOMAIN, f"{UNIQUE_ID}_00_7E11_relay_4_manual_mode"
+    )
+    for name, setting in fault.items():
+        setattr(mx.faults, name, setting)
+    await hass.services.async_call(
+        SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+    )
+    store = mx.controller(1).store
+    assert store["Relais_Regler_R4_Handbetrieb"].value == 4
+    assert {value for index, value in store.writes} == {4}
+    assert hass.states.get(relay).state == "on"
+
+
+async def test_connection_lost_during_a_write_fails_loudly(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    await setup_values(hass, mx)
+    relay = er.async_get(hass).async_get_entity_id(
+        SELECT_DOMAIN, DOMAIN, f"{UNIQUE_ID}_00_7E11_relay_5_manual_mode"
+    )
+    mx.faults.answer_delay = 5  # the write waits for its answer ...
+    write = asyncio.create_task(
+        hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+        )
+    )
+    await mx.controller(1).wait_for_received(len(mx.controller(1).received) + 1)
+    await mx.reboot()  # ... and the connection breaks
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await write
+    assert excinfo.value.translation_key == "write_failed"
+
+
+async def test_stopping_home_assistant_while_a_write_is_queued(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    values = await setup_values(hass, mx)
+    relay = er.async_get(hass).async_get_entity_id(
+        SELECT_DOMAIN, DOMAIN, f"{UNIQUE_ID}_00_7E11_relay_6_manual_mode"
+    )
+    mx.faults.never_offer_bus = True
+    write = asyncio.create_task(
+        hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+        )
+    )
+    await asyncio.sleep(0)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await write
+    assert excinfo.value.translation_key == "write_failed"
+    assert values.engine._queue == []
+    assert mx.controller(1).master is None  # the bus was never taken, nothing to release
+    assert mx.controller(1).store.writes == []

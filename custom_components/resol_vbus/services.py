@@ -81,11 +81,16 @@ def _entry_and_controller(
     return entry, controller
 
 
-def _values_for(entry: VBusConfigEntry, controller: int | None) -> ValuesCoordinator | None:
+def _resolve(call: ServiceCall) -> tuple[VBusConfigEntry, ValuesCoordinator | None, int]:
+    """The entry, the controller's values (if the catalog knows it) and its address."""
+    entry, controller = _entry_and_controller(call.hass, call)
     controllers = entry.runtime_data.values.controllers
     if controller is None:
-        return next(iter(controllers.values()), None)
-    return controllers.get(controller)
+        values = next(iter(controllers.values()), None)
+        if values is None:
+            raise _invalid(key="no_controller")
+        return entry, values, values.controller
+    return entry, controllers.get(controller), controller
 
 
 def _target(call: ServiceCall) -> dict[str, int | None]:
@@ -111,11 +116,7 @@ def _response(result: ValueResult, value: CatalogValue | None) -> dict[str, Any]
 
 
 async def _async_get_value(call: ServiceCall) -> dict[str, Any]:
-    entry, controller = _entry_and_controller(call.hass, call)
-    values = _values_for(entry, controller)
-    address = controller if controller is not None else (values.controller if values else None)
-    if address is None:
-        raise _invalid(key="no_controller")
+    entry, values, address = _resolve(call)
     target = _target(call)
     engine = entry.runtime_data.values.engine
     try:
@@ -131,11 +132,7 @@ async def _async_get_value(call: ServiceCall) -> dict[str, Any]:
 
 
 async def _async_set_value(call: ServiceCall) -> dict[str, Any]:
-    entry, controller = _entry_and_controller(call.hass, call)
-    values = _values_for(entry, controller)
-    address = controller if controller is not None else (values.controller if values else None)
-    if address is None:
-        raise _invalid(key="no_controller")
+    entry, values, address = _resolve(call)
     target = _target(call)
     raw: int = call.data[ATTR_VALUE]
     known = values.catalog.by_hash(target["id_hash"]) if values and target["id_hash"] else None

@@ -28,6 +28,8 @@ from custom_components.resol_vbus.vbus.parameters import (
 from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
 from custom_components.resol_vbus.vbus.session import ConnectionConfig, SessionState, VBusSession
 
+from .test_emulator import SECTION_7
+
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 MX = 0x7E11
@@ -35,24 +37,6 @@ R1_MANUAL = 763685401  # Relais_Regler_R1_Handbetrieb, index 1977 on the MX 2.08
 CHANGESET = 0x2734DABC
 FAST = Timing(offer=2.0, request=0.1, increment=0.1, release=0.2, deadline=10.0)
 LIVE = Packet(0x0010, MX, 0x0100, bytes(100))
-
-# The byte-exact exchange of the parameterization reference, §7 (TX = us, RX = controller).
-EXCHANGE = [
-    ("RX", "AA 00 00 11 7E 20 00 05 00 00 00 00 00 00 00 4B"),
-    ("TX", "AA 11 7E 20 00 20 00 03 00 00 00 00 00 00 00 2D"),
-    ("RX", "AA 20 00 11 7E 20 00 01 00 00 3C 5A 34 27 0C 32"),
-    ("TX", "AA 11 7E 20 00 20 00 11 00 00 19 6A 04 2D 18 53"),
-    ("RX", "AA 20 00 11 7E 20 01 11 39 07 19 6A 04 2D 19 11"),
-    ("TX", "AA 11 7E 20 00 20 00 03 00 00 00 00 00 00 00 2D"),
-    ("RX", "AA 20 00 11 7E 20 00 01 00 00 3C 5A 34 27 0C 32"),
-    ("TX", "AA 11 7E 20 00 20 00 02 39 07 02 00 00 00 01 6B"),
-    ("RX", "AA 20 00 11 7E 20 00 01 39 07 02 00 00 00 01 6C"),
-    ("TX", "AA 11 7E 20 00 20 00 03 00 00 00 00 00 00 00 2D"),
-    ("RX", "AA 20 00 11 7E 20 00 01 00 00 3C 5A 34 27 0C 32"),
-    ("TX", "AA 11 7E 20 00 20 00 03 39 07 00 00 00 00 01 6C"),
-    ("RX", "AA 20 00 11 7E 20 00 01 39 07 02 00 00 00 01 6C"),
-    ("TX", "AA 11 7E 20 00 20 00 06 00 00 00 00 00 00 00 2A"),
-]
 
 
 @dataclass
@@ -131,7 +115,7 @@ async def test_the_reference_exchange_byte_for_byte(rig: Rig) -> None:
     assert await set_task == ValueResult(1977, 2, CHANGESET)
     assert await get_task == ValueResult(1977, 2, CHANGESET)
     await rig.controller.wait_bus_free()
-    assert rig.wire == EXCHANGE
+    assert rig.wire == SECTION_7
     assert rig.controller.store["Relais_Regler_R1_Handbetrieb"].value == 2
     assert rig.engine.bus_sessions == 1
 

@@ -177,7 +177,13 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
             return None
         self._check_rate(value.value_id)
         try:
-            result = await self.engine.set(self.controller, raw, id_hash=value.id_hash)
+            result = await self.engine.set(
+                self.controller,
+                raw,
+                id_hash=value.id_hash,
+                minimum=value.raw_minimum,
+                maximum=value.raw_maximum,
+            )
         except VBusError as err:
             raise _raise_for(err, "write_failed", value.value_id) from err
         LOGGER.info(

@@ -22,6 +22,7 @@ from custom_components.resol_vbus.vbus.parameters import (
     SessionAbortedError,
     Timing,
     UnknownValueError,
+    ValueOutOfRangeError,
     ValueRejectedError,
     ValueResult,
 )
@@ -293,3 +294,11 @@ async def test_a_closed_engine_takes_no_more_work(rig: Rig) -> None:
     await rig.engine.close()
     with pytest.raises(SessionAbortedError, match="closed"):
         await rig.engine.get(MX, index=1977)
+
+
+async def test_values_outside_the_given_range_never_reach_the_bus(rig: Rig) -> None:
+    with pytest.raises(ValueOutOfRangeError, match=r"outside the allowed range 0\.\.4"):
+        await rig.engine.set(MX, 5, index=1977, minimum=0, maximum=4)
+    with pytest.raises(ValueOutOfRangeError):
+        await rig.engine.set(MX, 2**31, index=1977)
+    assert rig.wire == []

@@ -75,6 +75,10 @@ class UnknownValueError(ParameterError):
     """The controller does not know a value with this value-ID hash."""
 
 
+class ValueOutOfRangeError(ParameterError, ValueError):
+    """A write was refused before queueing: the value is outside its allowed range."""
+
+
 class SessionAbortedError(ParameterError, VBusConnectionError):
     """The connection broke while the operation was pending; it was not completed."""
 
@@ -212,9 +216,25 @@ class ParameterEngine:
         return await self._submit(_Operation(Action.GET, controller, index, id_hash))
 
     async def set(
-        self, controller: int, value: int, *, index: int | None = None, id_hash: int | None = None
+        self,
+        controller: int,
+        value: int,
+        *,
+        index: int | None = None,
+        id_hash: int | None = None,
+        minimum: int | None = None,
+        maximum: int | None = None,
     ) -> ValueResult:
-        """Write a value; the result carries the value the controller acknowledged."""
+        """Write a value; the result carries the value the controller acknowledged.
+
+        ``minimum``/``maximum`` (raw) are checked here as well as by the caller, before anything
+        is queued: a value outside them never reaches the bus.
+        """
+        if not -(2**31) <= value < 2**31 or (
+            (minimum is not None and value < minimum) or (maximum is not None and value > maximum)
+        ):
+            msg = f"{value} is outside the allowed range {minimum}..{maximum}"
+            raise ValueOutOfRangeError(msg)
         return await self._submit(_Operation(Action.SET, controller, index, id_hash, value))
 
     async def lookup(self, controller: int, id_hash: int) -> ValueResult:

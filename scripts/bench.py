@@ -1,4 +1,4 @@
-"""Benchmarks of the VBus library (not tests: they print figures, they assert nothing).
+"""Benchmarks of the integration and its VBus library (figures against targets, not tests).
 
 B1 decode throughput: the three DL3 recordings of ``../shared/reference/data/recordings``
 re-encoded as one live byte stream and repeated to about 10 MB, fed through the stream receiver
@@ -6,19 +6,32 @@ and the decoder, (a) to ``decode --json`` lines and (b) to in-memory value tuple
 and npm are available, the JavaScript reference library (npm ``resol-vbus``) decodes the same
 stream to the same JSON lines in the same run, and the ratio ours/theirs is printed.
 
-Results go to stdout as a table and to ``bench/results.json``. Run it as ``scripts/bench``.
+B2 coordinator cost and B4 setup memory run in a Home Assistant test instance:
+``bench/test_ha_bench.py``, started here with pytest (see there).
+
+B3 parameter latency: the parameterization engine against the emulator (a DL2 with a synthesized
+DeltaSol MX that offers the bus every 2 s): one write, and 5 writes queued together, each time
+submitted at a known moment after an offer, with a cold index cache (look-ups included).
+
+B4 specification load: ``Specification.bundled()`` in a fresh interpreter, best of 5.
+
+Results go to stdout as one table (figure, target, met) and to ``bench/results.json``. Run it as
+``scripts/bench`` (``--quick`` for a short run, ``--only B2`` for one benchmark).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "custom_components" / "resol_vbus"))
 
 from vbus.cli import iter_packets  # noqa: E402
+from vbus.emulator import Emulator, Personality, SyntheticSource  # noqa: E402
 from vbus.output import PacketJsonFormatter  # noqa: E402
-from vbus.protocol import Packet  # noqa: E402
+from vbus.parameters import CMD_OFFER, MemoryIndexCache, ParameterEngine  # noqa: E402
+from vbus.protocol import Datagram, Frame, Packet  # noqa: E402
 from vbus.receiver import StreamReceiver  # noqa: E402
+from vbus.recording import HeaderSetStart, RecordedFrame, read_recording  # noqa: E402
+from vbus.session import ConnectionConfig, VBusSession  # noqa: E402
 from vbus.specification import Specification  # noqa: E402
 
 if TYPE_CHECKING:
@@ -124,17 +141,197 @@ def reference_js(stream: bytes, runs: int) -> dict[str, Any] | None:
     return figures
 
 
-def main() -> int:
-    """Run the benchmarks, print the table, write bench/results.json."""
-    parser = argparse.ArgumentParser(description="VBus library benchmarks")
-    parser.add_argument("--megabytes", type=float, default=10.0, help="stream size (default 10)")
-    parser.add_argument("--runs", type=int, default=3, help="best of N runs (default 3)")
-    parser.add_argument("--no-js", action="store_true", help="skip the JavaScript reference")
-    args = parser.parse_args()
+# -- B2 and B4 memory: Home Assistant -------------------------------------------------------------
 
-    start = time.perf_counter()
-    Specification.bundled()
-    spec_load_ms = (time.perf_counter() - start) * 1000
+
+def home_assistant_benchmarks(only: list[str], *, quick: bool, profile: bool) -> dict[str, Any]:
+    """Run ``bench/test_ha_bench.py`` with pytest (its ``only`` benchmarks); the figures.
+
+    A benchmark that failed has no figures; pytest's output is printed then.
+    """
+    with tempfile.TemporaryDirectory(prefix="vbus-bench-") as tmp:
+        out = Path(tmp) / "ha.json"
+        env = {**os.environ, "BENCH_OUT": str(out), "BENCH_QUICK": str(int(quick)),
+               "BENCH_PROFILE": str(int(profile))}  # fmt: skip
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "pytest", "bench/test_ha_bench.py", "-p", "no:cacheprovider",
+             "-p", "no:logging", "-q", "--no-header", "-k", " or ".join(only)],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=900,
+        )  # fmt: skip
+        figures: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
+    if result.returncode:
+        print(f"bench: Home Assistant benchmarks failed:\n{result.stdout}{result.stderr}")
+    return figures
+
+
+# -- B3: parameter latency ------------------------------------------------------------------------
+
+OFFER_INTERVAL = 2.0
+MX = 0x7E11
+
+
+async def _write_trial(
+    engine: ParameterEngine, emulator: Emulator, offers: list[float], count: int, phase: float
+) -> dict[str, Any]:
+    """``count`` writes queued together ``phase`` seconds after a bus offer; their timing."""
+    controller = emulator.controller(1)
+    await controller.wait_bus_free()
+    await controller.wait_for_offers(controller.offers + 1)
+    await asyncio.sleep(phase)
+    loop = asyncio.get_running_loop()
+    engine.cache = MemoryIndexCache()  # cold: every value is looked up by its hash first
+    targets = [
+        v for v in controller.store.values()
+        if v.id_hash and v.minimum is not None and v.maximum is not None
+    ][:count]  # fmt: skip
+    sessions, offered = engine.bus_sessions, controller.offers
+    received, stored = controller.received_total, len(controller.store.writes)
+    start = loop.time()
+    results = await asyncio.gather(*(
+        engine.set(MX, v.maximum if v.value == v.minimum else v.minimum, id_hash=v.id_hash)
+        for v in targets
+    ))  # fmt: skip
+    done = loop.time()
+    used = max(t for t in offers if t <= done)
+    if len(controller.store.writes) - stored != count or len(results) != count:
+        msg = f"B3: {count} writes were queued, the controller stored a different number"
+        raise RuntimeError(msg)
+    return {
+        "writes": count,
+        "submitted_after_offer_s": phase,
+        "seconds": round(done - start, 3),
+        "waited_for_offer_s": round(used - start, 3),
+        "session_s": round(done - used, 3),
+        "bus_sessions": engine.bus_sessions - sessions,
+        "offers": controller.offers - offered,
+        "datagrams_to_controller": controller.received_total - received,
+    }
+
+
+async def _parameter_latency(phases: list[float]) -> dict[str, Any]:
+    source = SyntheticSource(MX)
+    async with Emulator(
+        personality=Personality.DL2, channels={1: source}, offer_interval=OFFER_INTERVAL
+    ) as emulator:
+        session = VBusSession(ConnectionConfig(host="127.0.0.1", port=emulator.port))
+        offers: list[float] = []
+        loop = asyncio.get_running_loop()
+
+        def note_offer(frame: Frame) -> None:
+            if isinstance(frame, Datagram) and frame.command == CMD_OFFER:
+                offers.append(loop.time())
+
+        session.subscribe(note_offer)
+        session.start()
+        await session.wait_connected()
+        engine = ParameterEngine(session)  # the default (reference) timing
+        try:
+            one = [await _write_trial(engine, emulator, offers, 1, p) for p in phases]
+            five = [await _write_trial(engine, emulator, offers, 5, p) for p in phases]
+        finally:
+            await engine.close()
+            await session.stop()
+    return {"offer_interval_s": OFFER_INTERVAL, "one_write": one, "five_writes": five}
+
+
+def parameter_latency(trials: int) -> dict[str, Any]:
+    """B3: trials submitted evenly over the offer interval (the first just after an offer)."""
+    step = (OFFER_INTERVAL - 0.25) / trials
+    phases = [round(0.25 + i * step, 2) for i in range(trials)]
+    return asyncio.run(_parameter_latency(phases))
+
+
+# -- B4: specification load -----------------------------------------------------------------------
+
+SPEC_LOAD = """
+import json, sys, time
+start = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+from vbus.specification import Specification
+imported = time.perf_counter()
+spec = Specification.bundled()
+loaded = time.perf_counter()
+for destination, source, command, length in json.loads(sys.argv[2]):
+    spec.decoder(destination, source, command).decode(bytes(length))
+decoders = time.perf_counter()
+print(json.dumps([imported - start, loaded - imported, decoders - loaded]))
+"""
+
+
+def first_header_set() -> list[Packet]:
+    """The channel-1 packets of the first header set of 20140214_packets.vbus (the MX system)."""
+    packets: list[Packet] = []
+    for item in read_recording((RECORDINGS / "20140214_packets.vbus").read_bytes()):
+        if isinstance(item, HeaderSetStart) and packets:
+            break
+        if (
+            isinstance(item, RecordedFrame)
+            and isinstance(item.frame, Packet)
+            and item.frame.channel == 1
+        ):
+            packets.append(item.frame)
+    return packets
+
+
+def spec_load(runs: int) -> dict[str, Any]:
+    """Import, load and the MX system's decoders, each the best of ``runs`` fresh processes."""
+    spec = Specification.bundled()
+    kinds = sorted({
+        (p.destination, p.source, p.command, len(p.frame_data))
+        for p in first_header_set() if spec.decoder_for(p) is not None
+    })  # fmt: skip
+    best = [float("inf")] * 3
+    for _ in range(runs):
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", SPEC_LOAD, str(ROOT / "custom_components" / "resol_vbus"),
+             json.dumps(kinds)],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        best = [min(b, t) for b, t in zip(best, json.loads(result.stdout), strict=True)]
+    return {
+        "import_ms": round(best[0] * 1000, 2),
+        "load_ms": round(best[1] * 1000, 2),
+        "mx_decoders_ms": round(best[2] * 1000, 2),
+        "mx_packet_kinds": len(kinds),
+        "runs": runs,
+    }
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+class Table:
+    """Rows of (benchmark, figure, target, met); ``met`` is None where there is no target."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self.rows: list[dict[str, Any]] = []
+
+    def add(
+        self, benchmark: str, figure: str, target: str = "", *, met: bool | None = None
+    ) -> None:
+        """Add a row."""
+        self.rows.append({"benchmark": benchmark, "figure": figure, "target": target, "met": met})
+
+    def print(self) -> None:
+        """Print the rows as aligned columns."""
+        header = ("benchmark", "figure", "target", "met")
+        lines = [
+            (r["benchmark"], r["figure"], r["target"], {True: "yes", False: "NO"}.get(r["met"], ""))
+            for r in self.rows
+        ]
+        widths = [max(len(line[i]) for line in [header, *lines]) for i in range(4)]
+        for line in [header, *lines]:
+            print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+
+    @property
+    def missed(self) -> list[str]:
+        """The benchmarks whose target was missed."""
+        return [r["benchmark"] for r in self.rows if r["met"] is False]
+
+
+def decode_rows(table: Table, args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """B1: run, add the rows, fill ``results``."""
     stream = live_stream(int(args.megabytes * 1_000_000))
     rows: list[tuple[str, float, int]] = []
     for name, function in (
@@ -150,20 +347,12 @@ def main() -> int:
             (f"B1 JS reference to JSON ({reference['node']})", reference["seconds"],
              reference["packets"])
         )  # fmt: skip
-
-    print(f"stream: {len(stream) / 1e6:.1f} MB, {rows[0][2]} packets; "
-          f"Python {platform.python_version()} on {platform.machine()}; "
-          f"bundled specification loaded in {spec_load_ms:.1f} ms")  # fmt: skip
-    print(f"{'benchmark':<46} {'packets/s':>12} {'µs/packet':>10}")
-    results: dict[str, Any] = {
-        "stream_bytes": len(stream),
-        "python": platform.python_version(),
-        "spec_load_ms": round(spec_load_ms, 2),
-        "benchmarks": {},
-    }
+    results["stream_bytes"] = len(stream)
+    results["stream_packets"] = rows[0][2]
+    results["benchmarks"] = {}
     for name, seconds, packets in rows:
         rate = packets / seconds
-        print(f"{name:<46} {rate:>12,.0f} {1e6 / rate:>10.2f}")
+        table.add(name, f"{rate:,.0f} packets/s, {1e6 / rate:.2f} µs/packet")
         results["benchmarks"][name] = {
             "packets": packets,
             "seconds": round(seconds, 4),
@@ -173,11 +362,169 @@ def main() -> int:
     if reference:
         ratio = (rows[2][2] / rows[2][1]) / (reference["packets"] / reference["seconds"])
         results["json_ratio_ours_to_reference"] = round(ratio, 2)
-        print(f"decode --json ratio ours/reference: {ratio:.2f}")
+        table.add(
+            "B1 decode --json speed ours/reference", f"{ratio:.2f}", "≥ 1.0", met=ratio >= 1.0
+        )
+    else:
+        table.add("B1 decode --json speed ours/reference", "skipped (no Node.js/npm)", "≥ 1.0")
+
+
+def coordinator_rows(table: Table, figures: dict[str, Any]) -> None:
+    """B2: the rows of both replays."""
+    for key, label in (
+        ("b2_recording_pace", "B2 recording pace (new values in every set)"),
+        ("b2_per_second", "B2 1 packet/s (as on the bus)"),
+    ):
+        b2 = figures.get(key)
+        if b2 is None:
+            table.add(label, "failed, see above", met=False)
+            continue
+        table.add(
+            f"{label}: CPU",
+            f"{b2['cpu_us_per_packet']:.1f} µs/packet ({b2['packets']} packets)",
+            "≤ 100 µs/packet",
+            met=b2["cpu_us_per_packet"] <= 100,
+        )
+        table.add(
+            f"{label}: writes",
+            f"{b2['state_writes_per_hour']:.0f}/h for {b2['real_value_changes_per_hour']:.0f}"
+            f" value changes/h ({b2['replayed_hours']:g} h), {b2['redundant_writes']} redundant",
+            "0 redundant",
+            met=b2["redundant_writes"] == 0 and b2["state_reported_events"] == 0,
+        )
+
+
+def latency_rows(table: Table, b3: dict[str, Any]) -> None:
+    """B3: the worst of the trials against the targets."""
+    interval = b3["offer_interval_s"]
+    for key, label, slack in (("one_write", "one write", 1.0), ("five_writes", "5 writes", 1.5)):
+        trials = b3[key]
+        worst = max(t["seconds"] for t in trials)
+        sessions = max(t["bus_sessions"] for t in trials)
+        offers = max(t["offers"] for t in trials)
+        session = max(t["session_s"] for t in trials)
+        table.add(
+            f"B3 {label} (offer every {interval:g} s)",
+            f"{worst:.2f} s worst of {len(trials)} (bus session {session * 1000:.0f} ms), "
+            f"{sessions} session, {offers} offer",
+            f"≤ {interval + slack:g} s, 1 session",
+            met=worst <= interval + slack and sessions == 1,
+        )
+
+
+def footprint_rows(table: Table, load: dict[str, Any], memory: dict[str, Any] | None) -> None:
+    """B4: specification load and memory."""
+    table.add(
+        "B4 specification load (fresh process)",
+        f"{load['load_ms']:.1f} ms (+ {load['mx_decoders_ms']:.1f} ms for the "
+        f"{load['mx_packet_kinds']} MX decoders, import {load['import_ms']:.0f} ms)",
+        "≤ 50 ms",
+        met=load["load_ms"] <= 50,
+    )
+    if memory is None:
+        table.add("B4 memory added", "failed, see above", met=False)
+    else:
+        table.add(
+            "B4 memory added (DeltaSol MX system)",
+            f"{memory['added_mb']:.1f} MB (modules {memory['modules_mb']:.1f}, setup "
+            f"{memory['setup_mb']:.1f}; {memory['entities']} entities)",
+            "≤ 15 MB",
+            met=memory["added_mb"] <= 15,
+        )
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    try:
+        home_assistant = version("homeassistant")
+    except PackageNotFoundError:
+        home_assistant = None
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "home_assistant": home_assistant,
+    }
+
+
+BENCHMARKS = ("B1", "B2", "B3", "B4")
+
+
+def parse_arguments() -> argparse.Namespace:
+    """The command line, with the defaults of a full or a quick run filled in."""
+    parser = argparse.ArgumentParser(description="Benchmarks of the RESOL VBus integration")
+    parser.add_argument("--megabytes", type=float, help="B1 stream size (default 10, quick 2)")
+    parser.add_argument("--runs", type=int, help="B1 best of N runs (default 3, quick 1)")
+    parser.add_argument("--no-js", action="store_true", help="skip the JavaScript reference")
+    parser.add_argument("--quick", action="store_true", help="a short run (under a minute)")
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=BENCHMARKS,
+                        metavar="B", help="run only these (B1 B2 B3 B4)")  # fmt: skip
+    parser.add_argument("--profile", action="store_true", help="cProfile the B2 replays")
+    args = parser.parse_args()
+    args.megabytes = args.megabytes or (2.0 if args.quick else 10.0)
+    args.runs = args.runs or (1 if args.quick else 3)
+    return args
+
+
+def home_assistant_rows(table: Table, args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """B2 and B4 memory: run the pytest part, add the B2 rows (B4's come with the load time)."""
+    print("==> B2 coordinator cost and B4 memory (Home Assistant test instance)")
+    only = [name.lower() for name in args.only if name in ("B2", "B4")]
+    figures = home_assistant_benchmarks(only, quick=args.quick, profile=args.profile)
+    for key in ("b2_recording_pace", "b2_per_second"):
+        if profile := figures.get(key, {}).pop("profile_top", None):
+            print(f"--- cProfile of {key}, top functions by own time\n{profile}")
+    results.update(figures)
+    if "B2" in args.only:
+        coordinator_rows(table, figures)
+
+
+def main() -> int:
+    """Run the benchmarks, print the table, write bench/results.json."""
+    args = parse_arguments()
+    if not RECORDINGS.is_dir():
+        sys.exit(f"bench: the recordings are needed in {RECORDINGS}")
+    started = time.perf_counter()
+    table = Table()
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "profiled": args.profile}
+    if "B1" in args.only:
+        print("==> B1 decode throughput")
+        decode_rows(table, args, results)
+    if "B2" in args.only or "B4" in args.only:
+        home_assistant_rows(table, args, results)
+    if "B3" in args.only:
+        print(f"==> B3 parameter latency (emulator, bus offered every {OFFER_INTERVAL:g} s)")
+        results["b3"] = parameter_latency(1 if args.quick else 3)
+        latency_rows(table, results["b3"])
+    if "B4" in args.only:
+        print("==> B4 specification load")
+        results["b4_spec_load"] = spec_load(3 if args.quick else 5)
+        footprint_rows(table, results["b4_spec_load"], results.get("b4_memory"))
+
+    results["table"] = table.rows
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    info = results["machine"]
+    print(f"\nPython {info['python']}, Home Assistant {info['home_assistant']}, "
+          f"{info['cpu']} ({info['cores']} cores, {info['machine']}); "
+          f"{results['seconds']:.0f} s{' (quick)' if args.quick else ''}")  # fmt: skip
+    table.print()
     out = ROOT / "bench" / "results.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
+    if args.profile:
+        print("(B2 ran under cProfile: its figures are slower than without)")
+    if table.missed:
+        print(f"targets missed: {', '.join(table.missed)} (--profile shows the B2 hot spots)")
     return 0
 
 

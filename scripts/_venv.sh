@@ -14,6 +14,8 @@
 # changed: their hash is stored in the venv.
 #
 # After venv_prepare: LANE, PYTHON_BIN, PYTHON_VERSION, VENV, REQUIREMENTS, HA_VERSION are set.
+# venv_install_runtime (scripts/develop, scripts/e2e) adds what a real Home Assistant process
+# needs beyond the test harness.
 
 venv_die() {
   echo "error: $*" >&2
@@ -56,8 +58,21 @@ venv_find_python() {
     "../shared/tools/py314 scripts/test"
 }
 
+# pip install ARGS... into $VENV.
+venv_pip_install() {
+  local pip_args=()
+  # Home Assistant 2026.2.x declares Requires-Python >=3.13.2, but it and its test harness
+  # (pytest-homeassistant-custom-component 0.13.316) run on 3.13.0; some machines that run
+  # the oldest lane only have 3.13.0. Newer interpreters get pip's normal check.
+  if ! "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info < (3, 13, 2))'; then
+    pip_args+=(--ignore-requires-python)
+  fi
+  "$VENV/bin/python" -m pip install --quiet --progress-bar off \
+    ${pip_args[@]+"${pip_args[@]}"} "$@"
+}
+
 venv_prepare() {
-  local stamp pip_args=()
+  local stamp
   venv_find_python
   PYTHON_VERSION=$("$PYTHON_BIN" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
   case $PYTHON_VERSION in
@@ -78,15 +93,8 @@ venv_prepare() {
     cat "$REQUIREMENTS" requirements_test_common.txt pyproject.toml
   } | sha256sum | cut -d ' ' -f 1)
   if [[ $(cat "$VENV/.requirements.sha256" 2>/dev/null) != "$stamp" ]]; then
-    # Home Assistant 2026.2.x declares Requires-Python >=3.13.2, but it and its test harness
-    # (pytest-homeassistant-custom-component 0.13.316) run on 3.13.0; some machines that run
-    # the oldest lane only have 3.13.0. Newer interpreters get pip's normal check.
-    if ! "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info < (3, 13, 2))'; then
-      pip_args+=(--ignore-requires-python)
-    fi
     echo "==> Installing $REQUIREMENTS into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --progress-bar off \
-      ${pip_args[@]+"${pip_args[@]}"} -r "$REQUIREMENTS"
+    venv_pip_install -r "$REQUIREMENTS"
     echo "$stamp" >"$VENV/.requirements.sha256"
   fi
 
@@ -94,4 +102,19 @@ venv_prepare() {
     'from importlib.metadata import version; print(version("homeassistant"))')
   echo "==> Lane: $LANE | Python $PYTHON_VERSION ($PYTHON_BIN)" \
     "| Home Assistant $HA_VERSION | venv: $VENV"
+}
+
+# The test harness brings Home Assistant but not everything its own runtime loads (the frontend,
+# for one). Install the requirements of the integrations that the demo configuration of
+# scripts/demo.py makes Home Assistant load, at the versions its manifests pin, under Home
+# Assistant's package constraints. A no-op when they are installed.
+venv_install_runtime() {
+  local output constraints requirements=()
+  output=$("$VENV/bin/python" scripts/demo.py requirements --missing)
+  [[ -n $output ]] || return 0
+  mapfile -t requirements <<<"$output"
+  constraints=$("$VENV/bin/python" -c 'import homeassistant, pathlib
+print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")')
+  echo "==> Installing Home Assistant's runtime requirements: ${requirements[*]}"
+  venv_pip_install -c "$constraints" "${requirements[@]}"
 }

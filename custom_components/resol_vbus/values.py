@@ -225,8 +225,9 @@ class ValuesManager:
         self._detecting: set[int] = set()
 
     async def async_setup(self) -> None:
-        """Load the cache and watch the bus for controllers."""
+        """Load the cache and the catalog (file I/O, off the event loop); watch the bus."""
         await self.cache.async_load()
+        await self.hass.async_add_executor_job(catalogs)
         coordinator: VBusCoordinator = self.entry.runtime_data
         self.entry.async_on_unload(coordinator.async_add_packet_callback(self._packet_seen))
 

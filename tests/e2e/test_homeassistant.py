@@ -1,0 +1,216 @@
+"""The integration in a real Home Assistant process, against the emulator, and in Chromium.
+
+Home Assistant is onboarded and the emulator (a DL3 with a DeltaSol MX system on channel 1) is
+added through Home Assistant's HTTP API with the integration's real config flow; the states are
+compared with what the library decodes from the emulator's packets; a select entity changes a
+value in the emulated controller; Chromium logs in and shows the controller's device page
+(screenshot: ``artifacts/e2e-device-page.png``). Run with ``scripts/e2e``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+
+from custom_components.resol_vbus.vbus.specification import FieldType, Specification
+from custom_components.resol_vbus.vbus.units import is_sentinel
+
+from .browser import BrowserError, Chromium, find_chromium
+from .conftest import ARTIFACTS, Background, RunningHass, demo
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from custom_components.resol_vbus.vbus.emulator import Emulator
+    from custom_components.resol_vbus.vbus.protocol import Packet
+
+pytestmark = pytest.mark.e2e
+
+BROADCAST = 0x0010
+CONTROLLER = "DeltaSol MX [Controller]"
+TEMPERATURE_1 = f"{CONTROLLER} Temperature sensor 1"
+RELAY_1_MODE = "select.deltasol_mx_controller_relay_1_manual_mode"
+RELAY_1_VALUE_ID = "Relais_Regler_R1_Handbetrieb"
+SCREENSHOT = ARTIFACTS / "e2e-device-page.png"
+
+
+def decoded_numbers(packets: tuple[Packet, ...]) -> dict[str, float]:
+    """Entity name (device and field, as Home Assistant shows it) → decoded number."""
+    spec = Specification.bundled()
+    numbers: dict[str, float] = {}
+    for packet in packets:
+        decoder = spec.decoder_for(packet)
+        assert decoder is not None
+        device = spec.device_name(packet.source, packet.destination)
+        for spec_field, value in zip(
+            decoder.fields, decoder.decode(packet.frame_data), strict=True
+        ):
+            if spec_field.type != FieldType.NUMBER or value is None:
+                continue
+            if is_sentinel(spec_field, value):
+                continue  # "no sensor": the state is unknown
+            name = spec_field.name("en")
+            if packet.destination != BROADCAST:
+                name = f"{name} ({spec.device_name(packet.destination, packet.source)})"
+            numbers[f"{device} {name}"] = round(value, max(spec_field.precision, 0))
+    return numbers
+
+
+def wait_for_states(
+    background: Background,
+    hass: RunningHass,
+    ready: Callable[[dict[str, dict[str, Any]]], bool],
+    timeout: float = 60.0,
+) -> dict[str, dict[str, Any]]:
+    """Poll the states (REST API) until ``ready`` accepts them; the states."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = background.run(hass.api.states())
+        if ready(states):
+            return states
+        assert time.monotonic() < deadline, "timed out waiting for the states"
+        time.sleep(0.5)
+
+
+def by_name(states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The states by friendly name."""
+    return {state["attributes"].get("friendly_name"): state for state in states.values()}
+
+
+def stored_value(background: Background, emulator: Emulator, value_id: str) -> int:
+    """A value of the emulated controller's parameter store (read on the emulator's loop)."""
+
+    async def read() -> int:
+        return emulator.controller(1).store[value_id].value
+
+    return background.run(read())
+
+
+def test_config_flow_adds_the_dl3_channel(
+    background: Background, hass: RunningHass, entry: dict[str, Any]
+) -> None:
+    assert entry["type"] == "create_entry"
+    assert entry["title"].startswith("DeltaSol MX via ")
+    assert entry["title"].endswith(" channel 1")
+    entries = background.run(hass.api.entries())
+    assert [(item["title"], item["state"]) for item in entries] == [(entry["title"], "loaded")]
+
+
+def test_sensor_states_equal_the_decoded_values(
+    background: Background,
+    hass: RunningHass,
+    entry: dict[str, Any],
+    snapshot: tuple[Packet, ...],
+) -> None:
+    expected = decoded_numbers(snapshot)
+    states = by_name(
+        wait_for_states(
+            background,
+            hass,
+            lambda states: (
+                by_name(states).get(TEMPERATURE_1, {}).get("state")
+                not in (None, "unavailable", "unknown")
+            ),
+        )
+    )
+    compared = {}
+    for name, value in expected.items():
+        state = states.get(name)
+        if state is None or not state["entity_id"].startswith("sensor."):
+            continue  # disabled by default, or a flag (binary sensor)
+        compared[name] = (state["state"], value)
+        assert float(state["state"]) == pytest.approx(value), name
+    # Every moving kind of value of the synthetic system is there, on every device.
+    assert len(compared) >= 40, compared
+    assert float(states[TEMPERATURE_1]["state"]) == expected[TEMPERATURE_1]
+    assert states[TEMPERATURE_1]["attributes"]["unit_of_measurement"] == "°C"
+
+
+def test_relay_manual_mode_select_writes_the_controller(
+    background: Background, hass: RunningHass, entry: dict[str, Any], emulator: Emulator
+) -> None:
+    # The controller's values are read over the bus a few seconds after the entry is set up.
+    wait_for_states(
+        background, hass, lambda states: states.get(RELAY_1_MODE, {}).get("state") == "auto"
+    )
+    assert stored_value(background, emulator, RELAY_1_VALUE_ID) == 2  # auto
+
+    background.run(
+        hass.api.request(
+            "POST",
+            "/api/services/select/select_option",
+            json={"entity_id": RELAY_1_MODE, "option": "on"},
+        )
+    )
+
+    deadline = time.monotonic() + 30
+    while stored_value(background, emulator, RELAY_1_VALUE_ID) != 4:  # on
+        assert time.monotonic() < deadline, "the controller did not get the new value"
+        time.sleep(0.2)
+    wait_for_states(
+        background, hass, lambda states: states[RELAY_1_MODE]["state"] == "on", timeout=30
+    )
+
+
+def test_device_page_in_chromium(
+    background: Background,
+    hass: RunningHass,
+    entry: dict[str, Any],
+    snapshot: tuple[Packet, ...],
+    tmp_path: Path,
+) -> None:
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("Chromium is not installed (scripts/e2e installs the Debian package)")
+    temperature = f"{decoded_numbers(snapshot)[TEMPERATURE_1]:.1f} °C"
+    entity = next(
+        state["entity_id"]
+        for state in background.run(hass.api.states()).values()
+        if state["attributes"].get("friendly_name") == TEMPERATURE_1
+    )
+    device_id = background.run(hass.api.template(f"{{{{ device_id('{entity}') }}}}"))
+    url = hass.api.url
+    SCREENSHOT.unlink(missing_ok=True)
+    shots: list[bytes] = []
+
+    async def browse(browser: Chromium) -> str:
+        async with aiohttp.ClientSession() as session:
+            await browser.connect(session)
+            try:
+                await browser.navigate(f"{url}/")  # the frontend sends us to its login page
+                await browser.type_into("username", demo.DEMO_USER)
+                await browser.type_into("password", demo.DEMO_PASSWORD)
+                await browser.press_enter()
+                await browser.wait_for_text("Settings")  # the sidebar: logged in
+                await browser.navigate(f"{url}/config/devices/device/{device_id}")
+                text = await browser.wait_for_text(CONTROLLER, "Temperature sensor 1", temperature)
+                await asyncio.sleep(1)  # let icons and late cards render
+                return text
+            finally:  # the page as it is, also when the test failed
+                with contextlib.suppress(BrowserError):
+                    shots.append(await browser.screenshot())
+                await browser.close()
+
+    browser = Chromium(binary, tmp_path / "chromium", size=(1280, 2600))
+    browser.start()
+    try:
+        text = background.run(browse(browser))
+    finally:
+        browser.stop()
+        if shots:
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            SCREENSHOT.write_bytes(shots[0])
+    assert CONTROLLER in text
+    assert temperature in text
+    assert shots[0].startswith(b"\x89PNG")
+
+
+def test_no_errors_logged_by_the_integration(hass: RunningHass, entry: dict[str, Any]) -> None:
+    errors = [line for line in hass.log.splitlines() if " ERROR " in line and "resol_vbus" in line]
+    assert not errors

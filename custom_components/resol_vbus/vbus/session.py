@@ -54,8 +54,11 @@ DEFAULT_PORT: Final = 7053
 DEFAULT_TLS_PORT: Final = 57053
 DEFAULT_PASSWORD: Final = "vbus"  # noqa: S105 - the devices' documented factory default
 MAX_LINE: Final = 4096
+MAX_REPLY: Final = 65536  # bytes of ``*`` lines one command may get (a DL3 sends about 100)
 READ_SIZE: Final = 65536
-_CHANNEL_LINE: Final = re.compile(r"^\*(\d+):(.*)$")
+_CHANNEL_LINE: Final = re.compile(r"^\*(\d{1,9}):(.*)$")
+# What a command argument may hold: one line of Latin-1 (the devices' character set).
+_SENDABLE: Final = re.compile(r"[^\r\n\u0100-\U0010ffff]*")
 
 
 class Step(StrEnum):
@@ -140,8 +143,9 @@ class _Lines:
             match = re.search(rb"\r\n|[\r\n]", self.buffer)
             if match is not None:
                 line, self.buffer = self.buffer[: match.start()], self.buffer[match.end() :]
-                if line.strip():
-                    return line.decode("latin-1").strip()
+                text = line.decode("latin-1").strip()
+                if text:
+                    return text
                 continue
             if len(self.buffer) > MAX_LINE:
                 msg = f"The device sent no line break in {MAX_LINE} bytes ({step})"
@@ -274,6 +278,10 @@ class _Handshake:
 
     async def command(self, step: Step, argument: str | None = None) -> list[str]:
         """Send a command; return its ``*`` lines once the closing ``+`` line arrives."""
+        if argument is not None and not _SENDABLE.fullmatch(argument):
+            # Sending it would cut the line or add a command; no retry can help.
+            reply = "not sent: it holds a line break or a character outside Latin-1"
+            raise _STEP_ERRORS.get(step, HandshakeError)(step, reply)
         text = step.value if argument is None else f"{step.value} {argument}"
         _LOGGER.debug("Sending %s", step.value)
         try:
@@ -287,12 +295,17 @@ class _Handshake:
     async def replies(self, step: Step) -> list[str]:
         """Collect ``*`` lines until a ``+`` line; raise the step's error on a ``-`` line."""
         payload: list[str] = []
+        size = 0
         while True:
             line = await self.lines.line(step)
             if line.startswith("+"):
                 return payload
             if line.startswith("*"):
                 payload.append(line)
+                size += len(line)
+                if size > MAX_REPLY:
+                    msg = f"The device sent more than {MAX_REPLY} bytes of reply lines ({step})"
+                    raise VBusConnectionError(msg)
                 continue
             reply = self.config.redact(line)
             _LOGGER.debug("Device rejected %s: %s", step.value, reply)

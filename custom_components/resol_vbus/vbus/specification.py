@@ -17,7 +17,7 @@ import gzip
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import IntEnum
 from functools import cache
 from importlib import resources
@@ -38,6 +38,9 @@ LANGUAGES: Final = ("en", "de", "fr")
 CACHE_LIMIT: Final = 4096
 DATETIME_EPOCH: Final = datetime(2001, 1, 1, tzinfo=UTC)
 WEEKDAYS: Final = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+# Enough digits for any float or field value with the VSF's at most 10 decimal places (the
+# default context's 28 digits made large values of a foreign specification raise).
+_FORMAT_CONTEXT: Final = Context(prec=400)
 
 type Value = int | float
 type Values = tuple[Value | None, ...]
@@ -217,10 +220,13 @@ class FieldSpec:
             day = WEEKDAYS[minutes // 1440 % 7]
             return f"{day},{minutes // 60 % 24:02d}:{minutes % 60:02d}"
         if self.type == FieldType.DATETIME:
-            moment = DATETIME_EPOCH + timedelta(seconds=int(value))
+            try:
+                moment = DATETIME_EPOCH + timedelta(seconds=int(value))
+            except OverflowError:  # beyond year 9999: only a foreign specification gets here
+                return str(value)
             return moment.strftime("%m/%d/%Y %H:%M:%S")
         quantum = Decimal(1).scaleb(-max(self.precision, 0))
-        text = Decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
+        text = Decimal(value).quantize(quantum, ROUND_HALF_UP, _FORMAT_CONTEXT)
         return f"{text}{self.unit.text}"
 
 
@@ -278,7 +284,7 @@ class PacketDecoder:
         """
         expressions: list[str | None] = []
         for index, field in enumerate(self.fields):
-            if field.bytes_needed <= length:
+            if field.parts and field.bytes_needed <= length:
                 expressions.append(field.expression())
             elif any(part.offset < length for part in field.parts):
                 expressions.append(f"F[{index}].raw_value(p)")

@@ -36,6 +36,11 @@ _DEVICE: Final = struct.Struct("<4Hi")
 _PACKET: Final = struct.Struct("<6Hii")
 _FIELD: Final = struct.Struct("<7i")
 _PART: Final = struct.Struct("<ibBbBq")
+#: Table entries and texts read may take at most this many times the file's size: real files
+#: never share tables, and shared ones could multiply a small file into billions of parts.
+_ENTRY_BUDGET: Final = 4
+#: Decimal places a field may have (RESOL's files use 0 to 6).
+MAX_PRECISION: Final = 10
 
 
 def crc16_x25(data: bytes | memoryview) -> int:
@@ -53,18 +58,27 @@ class _Reader:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.budget = _ENTRY_BUDGET * len(data)
 
     def table(self, name: str, offset: int, count: int, block: struct.Struct) -> list[Any]:
         if count < 0 or offset < 0 or offset + count * block.size > len(self.data):
             msg = f"VSF {name} table (offset {offset}, {count} entries) lies outside the file"
             raise SpecificationError(msg)
+        self._spend(count * block.size)
         return [block.unpack_from(self.data, offset + index * block.size) for index in range(count)]
+
+    def _spend(self, size: int) -> None:
+        self.budget -= size
+        if self.budget < 0:
+            msg = f"VSF tables and texts take more than {_ENTRY_BUDGET} times the file's size"
+            raise SpecificationError(msg)
 
     def string(self, offset: int) -> str:
         end = self.data.find(b"\0", offset)
         if offset < 0 or end < 0:
             msg = f"VSF text at offset {offset} lies outside the file or is not terminated"
             raise SpecificationError(msg)
+        self._spend(end - offset)
         try:
             return self.data[offset:end].decode("utf-8")
         except UnicodeDecodeError as err:
@@ -131,9 +145,7 @@ def parse_vsf(data: bytes) -> CompactSpec:
             "packet template field", field_offset, field_count, _FIELD
         ):
             field_id = texts[_index("text", id_text, len(texts))]
-            if unit_id not in unit_ids:
-                msg = f"VSF field {field_id!r} refers to unknown unit id {unit_id}"
-                raise SpecificationError(msg)
+            _check_field(field_id, unit_id, precision, unit_ids)
             parts = [
                 [offset, bit_pos, mask, 1 if signed else 0, factor]
                 for offset, bit_pos, mask, signed, _res, factor in reader.table(
@@ -146,6 +158,15 @@ def parse_vsf(data: bytes) -> CompactSpec:
             fields.append([field_id, *names(name), unit_id, precision, type_id, parts])
         packets.append([dst, dst_mask, src, src_mask, command, fields])
     return _compact_texts(datecode, texts, units, devices, packets)
+
+
+def _check_field(field_id: str, unit_id: int, precision: int, unit_ids: set[int]) -> None:
+    if unit_id not in unit_ids:
+        msg = f"VSF field {field_id!r} refers to unknown unit id {unit_id}"
+        raise SpecificationError(msg)
+    if precision > MAX_PRECISION:
+        msg = f"VSF field {field_id!r} has precision {precision} (at most {MAX_PRECISION})"
+        raise SpecificationError(msg)
 
 
 def _pair(tables: list[int], index: int) -> tuple[int, int]:

@@ -1,0 +1,1 @@
+"""Reliability and security tests: fuzzing, soak, secrets (issue 8)."""

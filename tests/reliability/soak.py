@@ -280,6 +280,9 @@ class Soak:
     """One soak run (see the module docs)."""
 
     def __init__(self, recordings: Sequence[Path], hours: float, trace_frames: int) -> None:
+        if hours * HOUR < WARM_UP + 600:
+            msg = f"a soak needs at least {(WARM_UP + 600) / HOUR:g} simulated hours"
+            raise ValueError(msg)
         self.hours = hours
         self.trace_frames = trace_frames
         self.sim = SimulatedClock()

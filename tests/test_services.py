@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 
-from custom_components.resol_vbus.const import CONF_ALLOW_ANY_VALUE, DOMAIN
+from custom_components.resol_vbus.const import CONF_ALLOW_ANY_VALUE, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator
 
 from .common import UNIQUE_ID, device, setup_values
@@ -39,17 +41,27 @@ async def test_device_target_and_index(hass: HomeAssistant, mx: Emulator) -> Non
 
 
 async def test_writes_outside_the_catalog_need_the_option(
-    hass: HomeAssistant, mx: Emulator
+    hass: HomeAssistant, mx: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     values = await setup_values(hass, mx)
     entry = values.config_entry
     with pytest.raises(ServiceValidationError) as excinfo:
         await call(hass, "set_value", config_entry_id=entry.entry_id, value_index=56, value=0)
     assert excinfo.value.translation_key == "value_not_in_catalog"
-    hass.config_entries.async_update_entry(entry, options={CONF_ALLOW_ANY_VALUE: True})
+    hass.config_entries.async_update_entry(
+        entry, options={CONF_ALLOW_ANY_VALUE: True, CONF_WRITE_LIMIT: 1}
+    )
+    caplog.set_level(logging.INFO, logger="custom_components.resol_vbus")
     result = await call(hass, "set_value", config_entry_id=entry.entry_id, value_index=56, value=0)
     assert result["value"] == 0
     assert mx.controller(1).store.read(56) == 0
+    assert "Changed value index 56 of 0x7E11 from 1 to 0" in caplog.text
+    # The same value again writes nothing; another one within the minute is refused.
+    await call(hass, "set_value", config_entry_id=entry.entry_id, value_index=56, value=0)
+    with pytest.raises(ServiceValidationError) as excinfo:
+        await call(hass, "set_value", config_entry_id=entry.entry_id, value_index=56, value=1)
+    assert excinfo.value.translation_key == "write_rate_limited"
+    assert mx.controller(1).store.writes.count((56, 0)) == 1
 
 
 async def test_validation_errors(hass: HomeAssistant, mx: Emulator) -> None:

@@ -143,15 +143,23 @@ async def _async_set_value(call: ServiceCall) -> dict[str, Any]:
         return _response(result, known)
     if not entry.options.get(CONF_ALLOW_ANY_VALUE, False):
         raise _invalid(key="value_not_in_catalog")
+    manager = entry.runtime_data.values
+    label = f"index {target['index']}" if target["index"] else f"hash {target['id_hash']}"
     try:
-        result = await entry.runtime_data.values.engine.set(address, raw, **target)
+        current = await manager.engine.get(address, **target)
+        if current.value == raw:  # already set: nothing to write
+            return _response(current, None)
+        manager.check_rate(f"{address:04X}:{label}", label)
+        result = await manager.engine.set(address, raw, index=current.index)
     except VBusError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="write_failed",
-            translation_placeholders={"value": str(target), "error": str(err)},
+            translation_placeholders={"value": label, "error": str(err)},
         ) from err
-    LOGGER.info("Wrote %s of 0x%04X: requested %d, now %d", target, address, raw, result.value)
+    LOGGER.info(
+        "Changed value %s of 0x%04X from %d to %d", label, address, current.value, result.value
+    )
     return _response(result, None)
 
 

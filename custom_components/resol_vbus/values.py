@@ -110,7 +110,6 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         self.catalog = catalog
         self.key = key
         self.missing: set[str] = set()
-        self._writes: dict[str, deque[float]] = {}
 
     @property
     def controller(self) -> int:
@@ -193,18 +192,8 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         return result
 
     def _check_rate(self, value_id: str) -> None:
-        limit = int(self.config_entry.options.get(CONF_WRITE_LIMIT, DEFAULT_WRITE_LIMIT))
-        now = time.monotonic()
-        recent = self._writes.setdefault(value_id, deque())
-        while recent and now - recent[0] > 60:  # noqa: PLR2004 - per minute
-            recent.popleft()
-        if len(recent) >= limit:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="write_rate_limited",
-                translation_placeholders={"value": value_id, "limit": str(limit)},
-            )
-        recent.append(now)
+        manager: ValuesManager = self.config_entry.runtime_data.values
+        manager.check_rate(f"{self.controller:04X}:{value_id}", value_id)
 
 
 type ControllerCallback = Callable[[ValuesCoordinator], None]
@@ -223,6 +212,22 @@ class ValuesManager:
         self.controllers: dict[int, ValuesCoordinator] = {}
         self._callbacks: list[ControllerCallback] = []
         self._detecting: set[int] = set()
+        self._writes: dict[str, deque[float]] = {}
+
+    def check_rate(self, key: str, label: str) -> None:
+        """Refuse a write when ``key`` was written too often in the last minute."""
+        limit = int(self.entry.options.get(CONF_WRITE_LIMIT, DEFAULT_WRITE_LIMIT))
+        now = time.monotonic()
+        recent = self._writes.setdefault(key, deque())
+        while recent and now - recent[0] > 60:  # noqa: PLR2004 - per minute
+            recent.popleft()
+        if len(recent) >= limit:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="write_rate_limited",
+                translation_placeholders={"value": label, "limit": str(limit)},
+            )
+        recent.append(now)
 
     async def async_setup(self) -> None:
         """Load the cache and the catalog (file I/O, off the event loop); watch the bus."""

@@ -238,32 +238,13 @@ class WriteCounter:
         hass.bus.async_listen(EVENT_STATE_REPORTED, on_reported, event_filter=ours)
 
 
-def shown(spec_field: Any, value: Any) -> object:
-    """What an entity shows for a decoded value, independent of the entity code.
-
-    Flags show on/off, "no sensor" readings show unknown, numbers are rounded to their precision,
-    everything else shows the raw value.
-    """
-    from custom_components.resol_vbus.vbus.specification import FieldType  # noqa: PLC0415
-    from custom_components.resol_vbus.vbus.units import is_flag, is_sentinel  # noqa: PLC0415
-
-    if value is None:
-        return None
-    if is_flag(spec_field):
-        return value != 0
-    if is_sentinel(spec_field, value):
-        return None
-    if spec_field.type == FieldType.NUMBER and spec_field.precision > 0:
-        return round(value, spec_field.precision)
-    return value
-
-
 def visible_changes(
     stream: list[Any], entity_by_unique_id: dict[str, str], initial: list[Any]
 ) -> Counter[str]:
     """Per enabled entity: how often what it shows changes along ``stream`` (after ``initial``)."""
     from custom_components.resol_vbus.vbus.blocktype import is_block_packet  # noqa: PLC0415
     from custom_components.resol_vbus.vbus.specification import Specification  # noqa: PLC0415
+    from tests.common import shown  # noqa: PLC0415 - the same oracle as the state-write test
 
     spec = Specification.bundled()
     changes: Counter[str] = Counter()

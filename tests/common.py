@@ -28,7 +28,13 @@ from custom_components.resol_vbus.vbus.recording import (
     RecordedFrame,
     read_recording,
 )
-from custom_components.resol_vbus.vbus.specification import Specification, Value
+from custom_components.resol_vbus.vbus.specification import (
+    FieldSpec,
+    FieldType,
+    Specification,
+    Value,
+)
+from custom_components.resol_vbus.vbus.units import is_flag, is_sentinel
 
 if TYPE_CHECKING:
     from homeassistant.helpers.device_registry import DeviceEntry
@@ -158,3 +164,20 @@ async def setup_values(
             await ready.wait()
     await hass.async_block_till_done()
     return found[0]
+
+
+def shown(spec_field: FieldSpec, value: Value | None) -> object:
+    """What an entity shows for a decoded value, worked out independently of the entity code.
+
+    Flags show on/off, "no sensor" readings show unknown, numbers are rounded to their precision,
+    everything else shows the raw value.
+    """
+    if value is None:
+        return None
+    if is_flag(spec_field):
+        return value != 0
+    if is_sentinel(spec_field, value):
+        return None
+    if spec_field.type == FieldType.NUMBER and spec_field.precision > 0:
+        return round(value, spec_field.precision)
+    return value

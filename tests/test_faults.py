@@ -86,14 +86,15 @@ async def test_password_changed_at_runtime_asks_for_it_once(
 ) -> None:
     session = init_integration.runtime_data.session
     emulator.faults.refuse_password = True
-    connections = emulator.connections
     await emulator.reboot()
     await wait_for_state(session, SessionState.FAILED)
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
     assert hass.states.get(temperature(hass)).state == STATE_UNAVAILABLE
-    assert emulator.connections <= connections  # no reconnect storm: nobody is connected
+    # No reconnect storm: the session gave up after the rejection and stays down.
+    assert session.state is SessionState.FAILED
+    assert emulator.connections == 0
 
 
 async def test_cut_mid_frame_then_back(

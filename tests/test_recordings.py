@@ -19,10 +19,9 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.blocktype import is_block_packet
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
-from custom_components.resol_vbus.vbus.specification import FieldType, Specification
-from custom_components.resol_vbus.vbus.units import is_flag, is_sentinel
+from custom_components.resol_vbus.vbus.specification import Specification
 
-from .common import entry_data, header_sets, recording, wait_for_packets
+from .common import entry_data, header_sets, recording, shown, wait_for_packets
 
 UNIQUE_ID = "001E66E7A003-1"
 
@@ -37,19 +36,6 @@ async def setup_dl3(hass: HomeAssistant, emulator: Emulator) -> MockConfigEntry:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     return entry
-
-
-def visible(spec_field, value):
-    """What an entity shows for a decoded value (independent of the entity code)."""
-    if value is None:
-        return None
-    if is_flag(spec_field):
-        return value != 0
-    if is_sentinel(spec_field, value):
-        return None
-    if spec_field.type == FieldType.NUMBER and spec_field.precision > 0:
-        return round(value, spec_field.precision)
-    return value
 
 
 @pytest.fixture
@@ -149,10 +135,10 @@ async def test_states_equal_decoded_values_and_no_redundant_writes(
                 decoder.fields, decoder.decode(packet.frame_data), strict=True
             ):
                 unique_id = f"{UNIQUE_ID}_{packet.packet_id}_{spec_field.field_id}"
-                shown = visible(spec_field, value)
-                if unique_id in last and last[unique_id] != shown:
+                shown_value = shown(spec_field, value)
+                if unique_id in last and last[unique_id] != shown_value:
                     expected[unique_id] += 1
-                last[unique_id] = shown
+                last[unique_id] = shown_value
             coordinator._handle_frame(packet)
         await hass.async_block_till_done()
 
@@ -167,15 +153,15 @@ async def test_states_equal_decoded_values_and_no_redundant_writes(
         for entity, unique_id in ours.items():
             state = hass.states.get(entity)
             assert state is not None
-            shown = last[unique_id]
-            if isinstance(shown, bool):
-                assert state.state == ("on" if shown else "off"), entity
-            elif shown is None:
+            final = last[unique_id]
+            if isinstance(final, bool):
+                assert state.state == ("on" if final else "off"), entity
+            elif final is None:
                 assert state.state == "unknown", entity
-            elif isinstance(shown, (int, float)) and state.attributes.get("device_class") != (
+            elif isinstance(final, (int, float)) and state.attributes.get("device_class") != (
                 "timestamp"
             ):
-                assert float(state.state) == shown, entity
+                assert float(state.state) == final, entity
             else:
                 continue
             compared += 1

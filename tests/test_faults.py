@@ -202,3 +202,51 @@ async def test_stopping_home_assistant_while_a_write_is_queued(
     assert excinfo.value.translation_key == "write_failed"
     assert values.engine._queue == []  # nothing left behind to be written later
     assert mx.controller(1).store.writes == []
+
+
+@pytest.mark.parametrize(
+    ("updates_after_lookup", "index_shift", "error"),
+    [(0, 1, None), (1, 2, None), (2, None, "write_failed")],
+)
+async def test_firmware_update_between_lookup_and_write(
+    hass: HomeAssistant,
+    mx: Emulator,
+    updates_after_lookup: int,
+    index_shift: int | None,
+    error: str | None,
+) -> None:
+    """The value list changes after Home Assistant looked the index up: never a stale write.
+
+    The refresh at setup looked every index up. Then a firmware update moves each value one
+    index up and changes the changeset; with ``updates_after_lookup`` it happens again right
+    after the write's own look-up (inside the bus session). One change is followed by a new
+    look-up, the write lands at the moved index; if the list keeps changing, nothing is written
+    and the action fails with the reason.
+    """
+    values = await setup_values(hass, mx)
+    relay = er.async_get(hass).async_get_entity_id(
+        SELECT_DOMAIN, DOMAIN, f"{UNIQUE_ID}_00_7E11_relay_2_manual_mode"
+    )
+    store = mx.controller(1).store
+    value = store["Relais_Regler_R2_Handbetrieb"]
+    looked_up = value.index
+    assert values.engine.cache.get(0x7E11, store.changeset, value.id_hash) == looked_up
+    store.firmware_update(store.changeset + 0x100, index_shift=1)
+    mx.faults.update_after_lookups = updates_after_lookup
+    assert hass.states.get(relay).state == "auto"
+    call = hass.services.async_call(
+        SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+    )
+    if error is None:
+        await call
+        assert store.writes == [(looked_up + index_shift, 4)]
+        assert value.value == 4
+        assert hass.states.get(relay).state == "on"
+        assert values.engine.cache.get(0x7E11, store.changeset, value.id_hash) == value.index
+    else:
+        with pytest.raises(HomeAssistantError) as excinfo:
+            await call
+        assert excinfo.value.translation_key == error
+        assert "kept changing" in excinfo.value.translation_placeholders["error"]
+        assert store.writes == []
+        assert hass.states.get(relay).state == "auto"

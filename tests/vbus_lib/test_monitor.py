@@ -52,6 +52,33 @@ async def test_monitor_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ((), ["CONNECT env-tag", "PASS env-pw", "DATA"]),
+        (
+            ("--password", "arg-pw", "--via-tag", "arg-tag"),
+            ["CONNECT arg-tag", "PASS arg-pw", "DATA"],
+        ),
+    ],
+)
+async def test_monitor_secrets_from_environment(
+    monkeypatch: pytest.MonkeyPatch, arguments: tuple[str, ...], expected: list[str]
+) -> None:
+    """$VBUS_PASSWORD and $VBUS_VIA_TAG keep secrets out of the process list; arguments win."""
+    monkeypatch.setenv("VBUS_PASSWORD", "env-pw")
+    monkeypatch.setenv("VBUS_VIA_TAG", "env-tag")
+    replies = {"CONNECT": OK, "PASS": OK, "DATA": OK}
+    async with ScriptedDevice(replies=replies, data=PACKETS[0].encode()) as device:
+        code = await run_main(
+            "monitor", "--host", "127.0.0.1", "--port", str(device.port), "--count", "1",
+            *arguments,
+        )  # fmt: skip
+        await device.wait_finished()
+    assert code == 0
+    assert device.lines == expected
+
+
 async def test_monitor_text_until_seconds(capsys: pytest.CaptureFixture[str]) -> None:
     async with ScriptedDevice(data=PACKETS[0].encode()) as device:
         code = await run_main(

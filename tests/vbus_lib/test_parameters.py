@@ -17,6 +17,7 @@ from custom_components.resol_vbus.vbus.emulator import (
 )
 from custom_components.resol_vbus.vbus.parameters import (
     BusNotOfferedError,
+    ChangesetChangedError,
     MemoryIndexCache,
     ParameterEngine,
     SessionAbortedError,
@@ -151,6 +152,29 @@ async def test_cached_index_needs_no_lookup_and_a_new_changeset_looks_up_again(r
     result = await task
     assert result == ValueResult(1980, 1, 0x11112222)
     assert rig.controller.store.writes[-1] == (1980, 1)
+
+
+LOOKUP_R1 = "AA 11 7E 20 00 20 00 11 00 00 19 6A 04 2D 18 53"  # 0x1100: index of R1_MANUAL?
+
+
+async def test_changeset_changing_after_a_lookup_looks_up_again(rig: Rig) -> None:
+    """A firmware update right after the look-up: the old index is never written."""
+    rig.controller.faults.update_after_lookups = 1
+    (task,) = await queued(rig, rig.engine.set(MX, 1, id_hash=R1_MANUAL))
+    assert await task == ValueResult(1978, 1, CHANGESET + 1)
+    assert rig.controller.store.writes == [(1978, 1)]
+    assert [line for line in rig.wire if line[0] == "TX"].count(("TX", LOOKUP_R1)) == 2
+    assert rig.engine.last_changeset[MX] == CHANGESET + 1
+    assert rig.engine.bus_sessions == 1
+
+
+async def test_changeset_changing_twice_fails_without_writing(rig: Rig) -> None:
+    rig.controller.faults.update_after_lookups = 2
+    (task,) = await queued(rig, rig.engine.set(MX, 1, id_hash=R1_MANUAL))
+    with pytest.raises(ChangesetChangedError, match="kept changing"):
+        await task
+    assert rig.controller.store.writes == []
+    await rig.controller.wait_bus_free()  # the bus was handed back
 
 
 async def test_clamped_write_reports_the_acknowledged_value(rig: Rig) -> None:

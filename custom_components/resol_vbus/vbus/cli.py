@@ -112,11 +112,21 @@ async def _monitor(args: argparse.Namespace, spec: Specification) -> int:
     return 0
 
 
+PASSWORD_ENV = "VBUS_PASSWORD"  # noqa: S105 - the name of the variable, not a password
+VIA_TAG_ENV = "VBUS_VIA_TAG"
+
+
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", required=True, help="DL2/DL3/KM2/VBus-LAN address or vbus.net")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--password", default=DEFAULT_PASSWORD)
-    parser.add_argument("--via-tag", help="VBus.net via tag (only for vbus.net)")
+    parser.add_argument(
+        "--password",
+        help=f"device password (default: ${PASSWORD_ENV}, else {DEFAULT_PASSWORD!r}); other users "
+        f"of this machine can read an argument in the process list, ${PASSWORD_ENV} they cannot",
+    )
+    parser.add_argument(
+        "--via-tag", help=f"VBus.net via tag (only for vbus.net; default: ${VIA_TAG_ENV})"
+    )
     parser.add_argument("--channel", type=int, help="DL3 VBus channel (1-6)")
     parser.add_argument("--tls", action="store_true", help="use TLS (VBus.net port 57053)")
     parser.add_argument("--raw", action="store_true", help="no handshake (serial-to-LAN gateway)")
@@ -126,8 +136,8 @@ def _config(args: argparse.Namespace) -> ConnectionConfig:
     return ConnectionConfig(
         host=args.host,
         port=args.port,
-        password=args.password,
-        via_tag=args.via_tag,
+        password=args.password or os.environ.get(PASSWORD_ENV) or DEFAULT_PASSWORD,
+        via_tag=args.via_tag or os.environ.get(VIA_TAG_ENV) or None,
         channel=args.channel,
         tls=args.tls,
         raw=args.raw,

@@ -156,7 +156,9 @@ class Faults:
     * ``refuse_password``, ``reject_channel``, ``reject_data``: answer that command with ``-ERROR``.
 
     Controller level: ``answer_delay`` (seconds), ``drop_answers`` (the next N answers are lost;
-    counts down), ``duplicate_answers`` (every answer twice), ``never_offer_bus``.
+    counts down), ``duplicate_answers`` (every answer twice), ``never_offer_bus``,
+    ``update_after_lookups`` (each of the next N index look-ups is followed by a firmware update:
+    changeset + 1, every index + 1; counts down).
     """
 
     drop_after_bytes: int | None = None
@@ -171,6 +173,7 @@ class Faults:
     reject_channel: bool = False
     reject_data: bool = False
     hard_close: bool = False
+    update_after_lookups: int = 0
 
 
 class _Changes:
@@ -1077,6 +1080,9 @@ class ControllerSimulator:
             found = store.index_of(value)
             if found is None:
                 return None
+            if self.faults.update_after_lookups > 0:
+                self.faults.update_after_lookups -= 1
+                store.firmware_update((store.changeset + 1) & 0xFFFFFFFF, index_shift=1)
             return reply(self.lookup_answer_command, found, value)
         return None
 

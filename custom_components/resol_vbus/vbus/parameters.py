@@ -11,7 +11,8 @@ queued at that moment in one bus session**, in the order the reference recommend
 1. read the changeset (value index 0) — the first request, which also takes the bus;
 2. look up the indices of values addressed by value-ID hash (unless the index cache knows them);
 3. resynchronise (read index 0 again), so that a late answer to a look-up cannot be taken for
-   the answer to the next request;
+   the answer to the next request; if the changeset differs now, the value list changed (a
+   firmware update) and the look-ups are repeated once before anything is written;
 4. writes; 5. resynchronise; 6. reads; 7. release and wait for the confirmation packet.
 
 Answers are matched strictly: source = controller, destination = us, the expected command, the
@@ -73,6 +74,10 @@ class ValueRejectedError(ParameterError):
 
 class UnknownValueError(ParameterError):
     """The controller does not know a value with this value-ID hash."""
+
+
+class ChangesetChangedError(ParameterError):
+    """The controller's value list changed again while a session looked up value indices."""
 
 
 class ValueOutOfRangeError(ParameterError, ValueError):
@@ -403,19 +408,31 @@ class ParameterEngine:
             for operation in late:
                 operation.started = True
             if late:
-                await self._read_changeset(controller)
+                changeset = await self._read_changeset(controller)
+                self.last_changeset[controller] = changeset
                 await self._run(controller, changeset, late)
         finally:
             await self._release(controller)
             self._holding = None
             self._inbox = None
 
-    async def _run(self, controller: int, changeset: int, operations: list[_Operation]) -> None:
+    async def _run(
+        self, controller: int, changeset: int, operations: list[_Operation], *, again: bool = True
+    ) -> None:
         for operation in operations:
             if operation.action == Action.CHANGESET:
                 self._finish(operation, ValueResult(CHANGESET_INDEX, changeset, changeset))
         if await self._resolve_indices(controller, changeset, operations):
-            await self._read_changeset(controller)  # resynchronise after look-ups
+            current = await self._read_changeset(controller)  # resynchronise after look-ups
+            if current != changeset:
+                # The value list changed under us (a firmware update, a new configuration):
+                # the indices just looked up may point elsewhere now. Look them up again, once.
+                self._forget_indices(controller, changeset, current, operations, fail=not again)
+                if again:
+                    remaining = [op for op in operations if not op.future.done()]
+                    await self._run(controller, current, remaining, again=False)
+                    return
+                changeset = current
         writes = [op for op in operations if op.action == Action.SET and op.index is not None]
         for operation in writes:
             await self._transfer(controller, changeset, operation, CMD_SET, operation.value)
@@ -424,6 +441,30 @@ class ParameterEngine:
         for operation in operations:
             if operation.action == Action.GET and operation.index is not None:
                 await self._transfer(controller, changeset, operation, CMD_GET, 0)
+
+    def _forget_indices(
+        self, controller: int, old: int, new: int, operations: list[_Operation], *, fail: bool
+    ) -> None:
+        """The changeset changed from ``old`` to ``new``: drop looked-up indices (or fail)."""
+        self.last_changeset[controller] = new
+        _LOGGER.warning(
+            "The changeset of 0x%04X changed from %08X to %08X during a bus session",
+            controller,
+            old,
+            new,
+        )
+        for operation in operations:
+            if operation.id_hash is None or operation.future.done():
+                continue
+            operation.index = None
+            if fail:
+                self._fail(
+                    operation,
+                    ChangesetChangedError(
+                        f"The value list of controller 0x{controller:04X} kept changing while "
+                        "its values were looked up; nothing was written"
+                    ),
+                )
 
     async def _resolve_indices(
         self, controller: int, changeset: int, operations: list[_Operation]

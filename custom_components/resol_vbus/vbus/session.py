@@ -137,8 +137,12 @@ class _Lines:
         self._config = config
         self.buffer = b""
 
-    async def line(self, step: Step) -> str:
-        """The next non-empty line."""
+    async def line(self, step: Step, deadline: float) -> str:
+        """The next non-empty line; it must be complete by ``deadline`` (event-loop time).
+
+        The deadline covers the whole line, not each read: a device that trickles a byte now
+        and then must not keep the handshake waiting forever.
+        """
         while True:
             match = re.search(rb"\r\n|[\r\n]", self.buffer)
             if match is not None:
@@ -151,7 +155,7 @@ class _Lines:
                 msg = f"The device sent no line break in {MAX_LINE} bytes ({step})"
                 raise VBusConnectionError(msg)
             try:
-                async with asyncio.timeout(self._config.reply_timeout):
+                async with asyncio.timeout_at(deadline):
                     chunk = await self.reader.read(READ_SIZE)
             except TimeoutError as err:
                 msg = f"The device did not answer within {self._config.reply_timeout:g} s ({step})"
@@ -296,8 +300,10 @@ class _Handshake:
         """Collect ``*`` lines until a ``+`` line; raise the step's error on a ``-`` line."""
         payload: list[str] = []
         size = 0
+        # One deadline for the whole reply of a step, however its bytes are spread out.
+        deadline = asyncio.get_running_loop().time() + self.config.reply_timeout
         while True:
-            line = await self.lines.line(step)
+            line = await self.lines.line(step, deadline)
             if line.startswith("+"):
                 return payload
             if line.startswith("*"):

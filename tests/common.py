@@ -151,17 +151,26 @@ async def setup_values(
     with pytest.MonkeyPatch.context() as patcher:
         patcher.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
         assert await hass.config_entries.async_setup(entry.entry_id)
-        manager = entry.runtime_data.values
-        ready = asyncio.Event()
-        found: list[ValuesCoordinator] = []
+        return await wait_for_values(hass, entry)
 
-        def added(values: ValuesCoordinator) -> None:
-            found.append(values)
-            values.async_add_listener(ready.set)
 
-        manager.async_add_controller_callback(added)
+async def wait_for_values(hass: HomeAssistant, entry: MockConfigEntry) -> ValuesCoordinator:
+    """The first controller whose values were read (the engine's timing is the caller's)."""
+    ready = asyncio.Event()
+    found: list[ValuesCoordinator] = []
+
+    def added(values: ValuesCoordinator) -> None:
+        found.append(values)
+        values.async_add_listener(ready.set)
+        if values.data is not None:
+            ready.set()
+
+    remove = entry.runtime_data.values.async_add_controller_callback(added)
+    try:
         async with asyncio.timeout(15):
             await ready.wait()
+    finally:
+        remove()
     await hass.async_block_till_done()
     return found[0]
 

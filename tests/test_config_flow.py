@@ -547,7 +547,8 @@ async def test_vbusnet_device_is_added(
         CONF_TLS: False,
         CONF_CHANNEL: 1,
     }
-    assert result["result"].unique_id == "vbusnet-d0123-1"
+    # A digest of the via tag, never the tag itself: unique IDs are not secret.
+    assert result["result"].unique_id == "vbusnet-e5791ed334e13747-1"
 
 
 async def test_vbusnet_errors_are_reported_and_can_be_corrected(
@@ -856,7 +857,7 @@ async def test_reconfigure_vbusnet_via_tag(
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="DeltaSol MX via VBus.net channel 1",
-        unique_id="vbusnet-d0123-1",
+        unique_id="vbusnet-e5791ed334e13747-1",
         data={
             CONF_CONNECTION: CONNECTION_VBUSNET,
             CONF_HOST: "vbus.net",
@@ -879,7 +880,7 @@ async def test_reconfigure_vbusnet_via_tag(
 
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert entry.unique_id == "vbusnet-d0456-1"
+    assert entry.unique_id == "vbusnet-7054b25829d1e375-1"
     assert entry.data == {
         CONF_CONNECTION: CONNECTION_VBUSNET,
         CONF_HOST: LOOPBACK,

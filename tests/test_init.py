@@ -212,13 +212,13 @@ async def test_vbusnet_with_via_tag(hass: HomeAssistant, socket_enabled: None) -
         personality=Personality.VBUSNET, via_tags=("d01234567890",), channels={1: source}
     ) as emulator:
         data = entry_data(emulator.port, connection="vbusnet", via_tag="d01234567890", channel=1)
-        entry = MockConfigEntry(domain=DOMAIN, unique_id="vbusnet-d01234567890-1", data=data)
+        entry = MockConfigEntry(domain=DOMAIN, unique_id="vbusnet-24bdc0d6c7c37448-1", data=data)
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
         registry = er.async_get(hass)
         found = registry.async_get_entity_id(
-            "sensor", DOMAIN, "vbusnet-d01234567890-1_01_0010_7E11_10_0100_000_2_0"
+            "sensor", DOMAIN, "vbusnet-24bdc0d6c7c37448-1_01_0010_7E11_10_0100_000_2_0"
         )
         assert found is not None
         assert hass.states.get(found).state == "1.9"

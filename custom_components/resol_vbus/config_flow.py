@@ -8,6 +8,7 @@ offered from the library's UDP discovery and found by DHCP (RESOL's MAC prefix).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import TYPE_CHECKING, Any, Final, override
 
@@ -163,6 +164,16 @@ OPTIONS_SCHEMA: Final = vol.Schema(
         vol.Required(CONF_ALLOW_ANY_VALUE, default=False): BooleanSelector(),
     }
 )
+
+
+def vbusnet_device_id(via_tag: str) -> str:
+    """What identifies a VBus.net device in unique IDs: a digest of its via tag, not the tag.
+
+    Unique IDs end up in entity and device registries and in bug reports; the via tag (with the
+    password) opens the device to anyone on the internet.
+    """
+    digest = hashlib.sha256(via_tag.strip().lower().encode()).hexdigest()
+    return f"{CONNECTION_VBUSNET}-{digest[:16]}"
 
 
 class _ProbeError(Exception):
@@ -484,7 +495,7 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         result = await _async_probe(connection_config(self._data), wait_for_data=False)
         self._info = None
         if self._data[CONF_CONNECTION] == CONNECTION_VBUSNET:
-            self._device_id = f"{CONNECTION_VBUSNET}-{self._data[CONF_VIA_TAG].lower()}"
+            self._device_id = vbusnet_device_id(self._data[CONF_VIA_TAG])
         else:
             self._info = await fetch_device_information(
                 self._data[CONF_HOST], HTTP_PORTS, HTTP_TIMEOUT

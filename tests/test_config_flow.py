@@ -221,25 +221,43 @@ def dhcp(mac: str, ip: str = LOOPBACK) -> DhcpServiceInfo:
 # -- user step and UDP discovery -------------------------------------------------------------------
 
 
-async def test_user_step_offers_local_and_vbusnet_when_nothing_is_found(
-    hass: HomeAssistant,
+async def test_user_step_sends_nothing_until_asked_to_search(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Discovery is opt-in: the first step only offers the choices."""
+    search = AsyncMock(return_value=[])
+    monkeypatch.setattr(config_flow, "discover", search)
+
     result = await start_flow(hass)
 
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == ["local", "vbusnet"]
+    assert result["menu_options"] == ["search", "local", "vbusnet"]
+    search.assert_not_awaited()
 
 
-async def test_user_step_survives_a_failing_discovery(
+async def test_search_that_finds_nothing_offers_to_search_again(hass: HomeAssistant) -> None:
+    result = await choose(hass, await start_flow(hass), "search")
+
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "search"
+    assert result["menu_options"] == ["search", "local", "vbusnet"]
+    result = await choose(hass, result, "search")
+    assert result["step_id"] == "search"
+    result = await choose(hass, result, "local")
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "local"
+
+
+async def test_search_survives_a_failing_discovery(
     hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(config_flow, "discover", AsyncMock(side_effect=OSError("no network")))
 
-    result = await start_flow(hass)
+    result = await choose(hass, await start_flow(hass), "search")
 
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["local", "vbusnet"]
+    assert result["step_id"] == "search"
 
 
 async def test_discovered_device_is_offered_and_added(
@@ -248,11 +266,7 @@ async def test_discovered_device_is_offered_and_added(
     emulator = await start_emulator(personality=Personality.DL2, discovery_port=0, http_port=0)
     discover_only(monkeypatch, emulator)
 
-    result = await start_flow(hass)
-    assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["discovered", "local", "vbusnet"]
-
-    result = await choose(hass, result, "discovered")
+    result = await choose(hass, await start_flow(hass), "search")
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "discovered"
     assert select_options(result, CONF_DEVICE) == [
@@ -288,7 +302,7 @@ async def test_discovered_device_without_information_is_listed_by_address(
     emulator = await start_emulator(personality=Personality.LAN, discovery_port=0)
     discover_only(monkeypatch, emulator)
 
-    result = await choose(hass, await start_flow(hass), "discovered")
+    result = await choose(hass, await start_flow(hass), "search")
     assert select_options(result, CONF_DEVICE) == [{"value": LOOPBACK, "label": LOOPBACK}]
 
     result = await submit(hass, result, {CONF_DEVICE: LOOPBACK})
@@ -317,7 +331,7 @@ async def test_discovered_known_device_gets_its_new_host_and_aborts(
     other = local_entry(serial="001E66000001")
     other.add_to_hass(hass)
 
-    result = await choose(hass, await start_flow(hass), "discovered")
+    result = await choose(hass, await start_flow(hass), "search")
     result = await submit(hass, result, {CONF_DEVICE: LOOPBACK})
 
     assert result["type"] is FlowResultType.ABORT
@@ -339,7 +353,7 @@ async def test_discovered_dl3_offers_only_its_unconfigured_channels(
     entry = local_entry(serial=DL3_SERIAL, channel=1)
     entry.add_to_hass(hass)
 
-    result = await choose(hass, await start_flow(hass), "discovered")
+    result = await choose(hass, await start_flow(hass), "search")
     result = await submit(hass, result, {CONF_DEVICE: LOOPBACK})
     # The DL3 may have more channels: the flow goes on, with the host of channel 1 updated.
     assert result["type"] is FlowResultType.FORM

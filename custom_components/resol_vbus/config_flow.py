@@ -166,6 +166,10 @@ OPTIONS_SCHEMA: Final = vol.Schema(
 )
 
 
+#: The ways to add a device: search the network, enter an address, VBus.net.
+_MENU: Final = ["search", "local", CONNECTION_VBUSNET]
+
+
 def vbusnet_device_id(via_tag: str) -> str:
     """What identifies a VBus.net device in unique IDs: a digest of its via tag, not the tag.
 
@@ -277,7 +281,14 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @override
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Offer a local device, VBus.net or (when any were found) a device on the network."""
+        """Offer a search of the network, a local device by address, or VBus.net."""
+        return self.async_show_menu(step_id="user", menu_options=_MENU)
+
+    async def async_step_search(
+        self,
+        user_input: dict[str, Any] | None = None,  # noqa: ARG002 - a menu choice has no input
+    ) -> ConfigFlowResult:
+        """Search the network (UDP broadcast) only now that the user asked for it."""
         try:
             devices = await discover(
                 DISCOVERY_TIMEOUT,
@@ -290,10 +301,9 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
             _LOGGER.debug("LAN discovery failed", exc_info=True)
             devices = []
         self._discovered = {device.address: device for device in devices}
-        menu = ["local", CONNECTION_VBUSNET]
-        if devices:
-            menu.insert(0, "discovered")
-        return self.async_show_menu(step_id="user", menu_options=menu)
+        if not devices:
+            return self.async_show_menu(step_id="search", menu_options=_MENU)
+        return await self.async_step_discovered()
 
     async def async_step_discovered(
         self, user_input: dict[str, Any] | None = None

@@ -120,3 +120,39 @@ async def test_communication_failure_is_a_home_assistant_error(
         )
     assert excinfo.value.translation_key == "write_failed"
     assert "did not offer the bus within 3 s" in str(excinfo.value)
+
+
+DHW = {"dhw_on_temperature", "dhw_off_temperature", "dhw_one_off_heating"}
+DISINFECTION = {"thermal_disinfection_temperature", "thermal_disinfection_period"}
+
+
+@pytest.mark.parametrize(
+    ("function_type", "enabled", "disabled"),
+    [
+        # Optional function 1 is thermal disinfection (type 1): its DHW settings do nothing.
+        (1, DISINFECTION, DHW),
+        # ... or DHW heating (type 2): the other way round.
+        (2, DHW, DISINFECTION),
+    ],
+)
+async def test_settings_without_effect_start_disabled(
+    hass: HomeAssistant, mx: Emulator, function_type: int, enabled: set[str], disabled: set[str]
+) -> None:
+    store = mx.controller(1).store
+    store["Heizung_Wf1_Type"].value = function_type
+    assert store["Heizung_Heizkreis1_Type"].value == 1  # heating circuit 1 is set up
+    values = await setup_values(hass, mx)
+    prefix = f"{UNIQUE_ID}_00_7E11_"
+    value_entities = {
+        item.unique_id.removeprefix(prefix): item.disabled_by
+        for item in er.async_entries_for_config_entry(
+            er.async_get(hass), values.config_entry.entry_id
+        )
+        if item.unique_id.startswith(prefix)
+    }
+    assert len(value_entities) == 37  # 38 values: the clock's date and time share one button
+    assert enabled | {"heating_circuit_1_mode"} <= value_entities.keys()
+    # Exactly the settings without effect are disabled, all by the integration.
+    assert {key: by for key, by in value_entities.items() if by is not None} == dict.fromkeys(
+        disabled, er.RegistryEntryDisabler.INTEGRATION
+    )

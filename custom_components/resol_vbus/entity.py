@@ -216,6 +216,9 @@ class VBusValueEntity(CoordinatorEntity["ValuesCoordinator"]):
             f"{values.controller:04X}_{value.key}"
         )
         self._attr_device_info = controller_device_info(coordinator, values.key)
+        # A setting without effect in the controller's configuration (a heating circuit that is
+        # not set up) starts disabled; the user can enable it.
+        self._attr_entity_registry_enabled_default = values.applies(value)
 
     @property
     def raw(self) -> int | None:

@@ -117,19 +117,24 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         return self.key.source
 
     async def _async_update_data(self) -> dict[str, int]:
-        """Read every catalog value in one bus session."""
+        """Read every catalog value, and the values their conditions name, in one bus session."""
         values = self.catalog.values
+        conditions = self.catalog.condition_values
+        reads = [(v.value_id, v.id_hash) for v in values]
+        reads += [(c.value_id, c.id_hash) for c in conditions]
         results = await asyncio.gather(
-            *(self.engine.get(self.controller, id_hash=v.id_hash) for v in values),
+            *(self.engine.get(self.controller, id_hash=id_hash) for _, id_hash in reads),
             return_exceptions=True,
         )
         data: dict[str, int] = {}
         missing: set[str] = set()
-        for value, result in zip(values, results, strict=True):
+        catalog_ids = {value.value_id for value in values}
+        for (value_id, _), result in zip(reads, results, strict=True):
             if isinstance(result, ValueResult):
-                data[value.value_id] = result.value
+                data[value_id] = result.value
             elif isinstance(result, (UnknownValueError, ValueRejectedError)):
-                missing.add(value.value_id)
+                if value_id in catalog_ids:  # a condition value may simply not exist
+                    missing.add(value_id)
             elif isinstance(result, BaseException):
                 raise UpdateFailed(
                     translation_domain=DOMAIN,
@@ -160,6 +165,10 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
     def raw(self, value: CatalogValue) -> int | None:
         """The value's last known raw value."""
         return (self.data or {}).get(value.value_id)
+
+    def applies(self, value: CatalogValue) -> bool:
+        """Whether ``value`` has an effect in the controller's configuration, as last read."""
+        return self.catalog.applies(value, self.data or {})
 
     async def async_write(self, value: CatalogValue, raw: int) -> ValueResult | None:
         """Write ``raw`` (validated) unless it is the current value; show the acknowledgement."""
@@ -268,9 +277,10 @@ class ValuesManager:
             return
         values = ValuesCoordinator(self.hass, self.entry, self.engine, catalog, key)
         self.controllers[key.source] = values
+        # Read first: whether a setting has an effect decides whether its entity starts enabled.
+        await values.async_refresh()
         for controller_callback in list(self._callbacks):
             controller_callback(values)
-        await values.async_refresh()
 
     async def _detect_catalog(self, address: int) -> ControllerCatalog | None:
         """The catalog for ``address``; for several firmware versions, the one that answers.

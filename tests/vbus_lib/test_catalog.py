@@ -496,6 +496,30 @@ def test_conditions() -> None:
     assert [c.value_id for c in legionella.conditions] == ["O_Hk1", "O_Hk1_TWW_Bereitung"]
 
 
+def test_conditions_decide_whether_a_value_applies() -> None:
+    mx2 = _catalog("deltasol_mx_2")
+    assert [(c.value_id, c.id_hash) for c in mx2.condition_values] == [
+        ("Heizung_Heizkreis1_Type", 2001790969),
+        ("Heizung_Wf1_Type", 1904774984),
+    ]
+    # The raw value the emulator sets: the first condition naming the value holds.
+    assert [c.satisfying_raw() for c in mx2.condition_values] == [1, 1]
+    dhw = _value("deltasol_mx_2", "Heizung_Wf1_ThBwErwaermung_TEin")
+    relay = _value("deltasol_mx_2", "Relais_Regler_R1_Handbetrieb")
+    assert mx2.applies(dhw, {"Heizung_Wf1_Type": 2})
+    assert not mx2.applies(dhw, {"Heizung_Wf1_Type": 1})
+    assert mx2.applies(dhw, {})  # not read: no evidence that it has no effect
+    assert mx2.applies(relay, {"Heizung_Wf1_Type": 0})  # no conditions
+    e_v2 = _catalog("deltasol_e_v2")
+    legionella = _value("deltasol_e_v2", "O_Hk1_TWW_Legioschutz")
+    conditions = {c.value_id: c for c in legionella.conditions}
+    both = {value_id: condition.satisfying_raw() for value_id, condition in conditions.items()}
+    assert e_v2.applies(legionella, both)
+    for value_id, condition in conditions.items():
+        failing = next(raw for raw in range(256) if not condition.holds(raw))
+        assert not e_v2.applies(legionella, both | {value_id: failing})  # every one counts
+
+
 def test_unit_selectors() -> None:
     selectors = {value.unit_selector for _, value in ALL_VALUES}
     assert selectors == {None, "TemperatureSelector", "TemperatureHysteresisSelector"}

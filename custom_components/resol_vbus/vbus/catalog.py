@@ -110,6 +110,12 @@ class CatalogCondition:
         """Whether the condition value's current ``raw`` value satisfies the condition."""
         return (raw in self.raw_values) != self.negated
 
+    def satisfying_raw(self) -> int:
+        """The smallest raw value (0 or more) under which the condition holds."""
+        if not self.negated:
+            return min(self.raw_values)
+        return next(raw for raw in range(len(self.raw_values) + 1) if raw not in self.raw_values)
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogValue:
@@ -301,6 +307,27 @@ class ControllerCatalog:
     def by_key(self, key: str) -> CatalogValue | None:
         """The value with ``key``, if the catalog has it."""
         return next((value for value in self.values if value.key == key), None)
+
+    @property
+    def condition_values(self) -> tuple[CatalogCondition, ...]:
+        """The values the conditions of this catalog read, one (the first) condition per id."""
+        seen: dict[str, CatalogCondition] = {}
+        for value in self.values:
+            for condition in value.conditions:
+                seen.setdefault(condition.value_id, condition)
+        return tuple(seen.values())
+
+    def applies(self, value: CatalogValue, read: Mapping[str, int]) -> bool:
+        """Whether ``value`` has an effect, given the ``read`` raw values (by value id).
+
+        A condition whose value was not read (the controller does not know it, or nothing
+        was read yet) counts as holding: a setting is only called ineffective on evidence.
+        """
+        return all(
+            condition.holds(read[condition.value_id])
+            for condition in value.conditions
+            if condition.value_id in read
+        )
 
     def clock_writes(self, now: datetime) -> tuple[tuple[CatalogValue, int], ...]:
         """The writes that set the controller clock to the local wall time ``now``, in order.

@@ -827,7 +827,8 @@ class ParameterStore:
         ``0x7E11`` starts from the DeltaSol MX 2.xx values above (with the real indices and
         changeset of RESOL's MX 2.08 example); other controllers get a changeset derived from
         their address. Catalog values the store lacks are added after index 20000, with their
-        minimum (or first option) as the current value.
+        minimum (or first option) as the current value, then the values the catalog's conditions
+        read, each set so that the first condition naming it holds.
         """
         if address == 0x7E11:
             store = cls.deltasol_mx()
@@ -844,6 +845,13 @@ class ParameterStore:
             maximum = max(raws) if raws else value.raw_maximum
             current = raws[0] if raws else (minimum if minimum is not None else 0)
             store.add(StoredValue(index, current, value.value_id, value.id_hash, minimum, maximum))
+        # The values the catalog's conditions read, set so that their first condition holds.
+        for condition in catalog.condition_values if catalog else ():
+            if store.index_of(condition.id_hash) is not None:
+                continue
+            index += 1
+            raw = condition.satisfying_raw()
+            store.add(StoredValue(index, raw, condition.value_id, condition.id_hash, 0, 255))
         return store
 
     @classmethod

@@ -179,7 +179,12 @@ async def test_connection_lost_during_a_write_fails_loudly(
     await mx.reboot()  # ... and the connection breaks
     with pytest.raises(HomeAssistantError) as excinfo:
         await write
-    assert excinfo.value.translation_key == "write_failed"
+    assert excinfo.value.translation_key == "connection_lost"
+    assert str(excinfo.value) == (
+        "The connection to the controller was lost before Relay 5 manual mode was read or "
+        "changed. The integration reconnects by itself; try again once the controller's "
+        "entities are available again"  # Home Assistant drops the final period
+    )
 
 
 async def test_stopping_home_assistant_while_a_write_is_queued(
@@ -199,14 +204,14 @@ async def test_stopping_home_assistant_while_a_write_is_queued(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     with pytest.raises(HomeAssistantError) as excinfo:
         await write
-    assert excinfo.value.translation_key == "write_failed"
+    assert excinfo.value.translation_key == "connection_lost"
     assert values.engine._queue == []  # nothing left behind to be written later
     assert mx.controller(1).store.writes == []
 
 
 @pytest.mark.parametrize(
     ("updates_after_lookup", "index_shift", "error"),
-    [(0, 1, None), (1, 2, None), (2, None, "write_failed")],
+    [(0, 1, None), (1, 2, None), (2, None, "changeset_changed")],
 )
 async def test_firmware_update_between_lookup_and_write(
     hass: HomeAssistant,

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from custom_components.resol_vbus.const import CONF_ALLOW_ANY_VALUE, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator
@@ -85,3 +85,31 @@ async def test_validation_errors(hass: HomeAssistant, mx: Emulator) -> None:
     with pytest.raises(ServiceValidationError) as excinfo:
         await call(hass, "get_value", config_entry_id=entry_id, value_index=1)
     assert excinfo.value.translation_key == "entry_not_loaded"
+
+
+@pytest.mark.parametrize(
+    ("target", "key", "message"),
+    [
+        (
+            {"value_index": 4000},
+            "value_rejected",
+            (
+                "The controller refused index 4000: its firmware or configuration does not allow "
+                "reading or changing it"
+            ),
+        ),
+        (
+            {"value_id": "Kein_solcher_Wert"},
+            "value_unknown",
+            "The controller does not know Kein_solcher_Wert: its firmware has no such setting",
+        ),
+    ],
+)
+async def test_failed_reads_say_what_happened(
+    hass: HomeAssistant, mx: Emulator, target: dict, key: str, message: str
+) -> None:
+    values = await setup_values(hass, mx)
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await call(hass, "get_value", config_entry_id=values.config_entry.entry_id, **target)
+    assert excinfo.value.translation_key == key
+    assert str(excinfo.value) == message

@@ -81,7 +81,7 @@ async def test_write_rate_limit(hass: HomeAssistant, mx: Emulator) -> None:
         )
     assert excinfo.value.translation_key == "write_rate_limited"
     assert excinfo.value.translation_placeholders == {
-        "value": "Relais_Regler_R2_Handbetrieb",
+        "value": "Relay 2 manual mode",
         "limit": "1",
     }
     assert mx.controller(1).store["Relais_Regler_R2_Handbetrieb"].value == 4
@@ -118,8 +118,12 @@ async def test_communication_failure_is_a_home_assistant_error(
         await hass.services.async_call(
             SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
         )
-    assert excinfo.value.translation_key == "write_failed"
-    assert "did not offer the bus within 3 s" in str(excinfo.value)
+    assert excinfo.value.translation_key == "bus_not_offered"
+    assert str(excinfo.value) == (
+        "The controller did not hand over the VBus, so Relay 3 manual mode was neither read nor "
+        "changed. A controller offers the bus about once a second unless another device (a "
+        "second data logger, a service tool) is talking to it: check that, then try again"
+    )
 
 
 DHW = {"dhw_on_temperature", "dhw_off_temperature", "dhw_one_off_heating"}

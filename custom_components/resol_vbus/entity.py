@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, cast
 
 from homeassistant.const import CONF_HOST, EntityCategory
 from homeassistant.core import callback
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURER
 from .coordinator import VBusCoordinator
+from .values import invalid_value
 from .vbus.catalog import CatalogError
 
 if TYPE_CHECKING:
@@ -239,11 +239,7 @@ class VBusValueEntity(CoordinatorEntity["ValuesCoordinator"]):
         try:
             return self.catalog_value.to_raw(shown)
         except CatalogError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_value",
-                translation_placeholders={"value": self.catalog_value.value_id, "error": str(err)},
-            ) from err
+            raise invalid_value(self.coordinator.label(self.catalog_value), err) from err
 
     async def _async_write(self, raw: int) -> None:
         await self.coordinator.async_write(self.catalog_value, raw)

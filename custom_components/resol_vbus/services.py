@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_DEVICE_ID
 from homeassistant.core import HomeAssistant, ServiceCall, SupportsResponse, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - Home Assistant before 2026.9
     import voluptuous as vol  # type: ignore[no-redef, unused-ignore]
 
 from .const import CONF_ALLOW_ANY_VALUE, DOMAIN, LOGGER
+from .values import operation_failed
 from .vbus.errors import VBusError
 from .vbus.valueid import value_id_hash
 
@@ -115,6 +116,15 @@ def _response(result: ValueResult, value: CatalogValue | None) -> dict[str, Any]
     }
 
 
+def _label(call: ServiceCall) -> str:
+    """The value as the call names it, for messages."""
+    if ATTR_VALUE_ID in call.data:
+        return str(call.data[ATTR_VALUE_ID])
+    if ATTR_VALUE_ID_HASH in call.data:
+        return f"hash {call.data[ATTR_VALUE_ID_HASH]}"
+    return f"index {call.data[ATTR_VALUE_INDEX]}"
+
+
 async def _async_get_value(call: ServiceCall) -> dict[str, Any]:
     entry, values, address = _resolve(call)
     target = _target(call)
@@ -122,11 +132,7 @@ async def _async_get_value(call: ServiceCall) -> dict[str, Any]:
     try:
         result = await engine.get(address, **target)
     except VBusError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="read_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise operation_failed(err, _label(call), "read_failed") from err
     known = values.catalog.by_hash(target["id_hash"]) if values and target["id_hash"] else None
     return _response(result, known)
 
@@ -144,19 +150,16 @@ async def _async_set_value(call: ServiceCall) -> dict[str, Any]:
     if not entry.options.get(CONF_ALLOW_ANY_VALUE, False):
         raise _invalid(key="value_not_in_catalog")
     manager = entry.runtime_data.values
-    label = f"index {target['index']}" if target["index"] else f"hash {target['id_hash']}"
+    label = _label(call)
     try:
         current = await manager.engine.get(address, **target)
         if current.value == raw:  # already set: nothing to write
             return _response(current, None)
-        manager.check_rate(f"{address:04X}:{label}", label)
+        # One limit per value, however the calls name it: its index is known by now.
+        manager.check_rate(f"{address:04X}:index {current.index}", label)
         result = await manager.engine.set(address, raw, index=current.index)
     except VBusError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="write_failed",
-            translation_placeholders={"value": label, "error": str(err)},
-        ) from err
+        raise operation_failed(err, label, "write_failed") from err
     LOGGER.info(
         "Changed value %s of 0x%04X from %d to %d", label, address, current.value, result.value
     )

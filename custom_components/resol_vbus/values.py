@@ -31,10 +31,15 @@ from .const import (
 from .vbus.catalog import CatalogError, ControllerCatalog, catalog_for, catalogs
 from .vbus.errors import VBusError
 from .vbus.parameters import (
+    BusNotOfferedError,
+    ChangesetChangedError,
     MemoryIndexCache,
+    NoAnswerError,
     ParameterEngine,
+    SessionAbortedError,
     Timing,
     UnknownValueError,
+    ValueOutOfRangeError,
     ValueRejectedError,
     ValueResult,
 )
@@ -76,11 +81,36 @@ class StoredIndexCache(MemoryIndexCache):
         self._store.async_delay_save(lambda: {"entries": self.entries}, SAVE_DELAY)
 
 
-def _raise_for(err: VBusError, key: str, value_id: str) -> HomeAssistantError:
+#: Failures a user can act on get their own message (what happened, what to do); most specific
+#: class first. Anything else is ``read_failed`` / ``write_failed`` with the library's text.
+_FAILURES: Final[tuple[tuple[type[VBusError], str], ...]] = (
+    (ChangesetChangedError, "changeset_changed"),
+    (BusNotOfferedError, "bus_not_offered"),
+    (NoAnswerError, "no_answer"),
+    (ValueRejectedError, "value_rejected"),
+    (UnknownValueError, "value_unknown"),
+    (SessionAbortedError, "connection_lost"),
+)
+
+
+def invalid_value(value: str, err: Exception) -> ServiceValidationError:
+    """The error for a value the user asked for that ``value`` cannot take."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="invalid_value",
+        translation_placeholders={"value": value, "error": str(err)},
+    )
+
+
+def operation_failed(err: VBusError, value: str, fallback: str) -> HomeAssistantError:
+    """The Home Assistant error for a failed read or write of ``value`` (a name or label)."""
+    if isinstance(err, ValueOutOfRangeError):  # the user's input, not a failure
+        return invalid_value(value, err)
+    key = next((key for kind, key in _FAILURES if isinstance(err, kind)), fallback)
     return HomeAssistantError(
         translation_domain=DOMAIN,
         translation_key=key,
-        translation_placeholders={"value": value_id, "error": str(err)},
+        translation_placeholders={"value": value, "error": str(err)},
     )
 
 
@@ -175,15 +205,11 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         try:
             raw = value.validate_raw(raw)
         except CatalogError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_value",
-                translation_placeholders={"value": value.value_id, "error": str(err)},
-            ) from err
+            raise invalid_value(self.label(value), err) from err
         old = self.raw(value)
         if old == raw:
             return None
-        self._check_rate(value.value_id)
+        self._check_rate(value)
         try:
             result = await self.engine.set(
                 self.controller,
@@ -193,16 +219,20 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
                 maximum=value.raw_maximum,
             )
         except VBusError as err:
-            raise _raise_for(err, "write_failed", value.value_id) from err
+            raise operation_failed(err, self.label(value), "write_failed") from err
         LOGGER.info(
             "Changed %s of %s from %s to %s", value.value_id, self.catalog.name, old, result.value
         )
         self.async_set_updated_data({**(self.data or {}), value.value_id: result.value})
         return result
 
-    def _check_rate(self, value_id: str) -> None:
+    def _check_rate(self, value: CatalogValue) -> None:
         manager: ValuesManager = self.config_entry.runtime_data.values
-        manager.check_rate(f"{self.controller:04X}:{value_id}", value_id)
+        manager.check_rate(f"{self.controller:04X}:{value.value_id}", self.label(value))
+
+    def label(self, value: CatalogValue) -> str:
+        """What messages call ``value``: its name in Home Assistant's language."""
+        return value.name(self.hass.config.language.partition("-")[0])
 
 
 type ControllerCallback = Callable[[ValuesCoordinator], None]

@@ -137,7 +137,8 @@ class VBusEntity(CoordinatorEntity[VBusCoordinator]):
 
     @callback
     def _handle_value_change(self) -> None:
-        if self.state_value() == self._written:
+        shown = self.state_value()
+        if shown == self._written:
             # A raw change that shows the same (e.g. one "no sensor" code for another).
             self._cancel_pending_write()
             return
@@ -145,7 +146,7 @@ class VBusEntity(CoordinatorEntity[VBusCoordinator]):
         now = time.monotonic()
         if interval <= 0 or now - self._last_write >= interval:
             self._cancel_pending_write()
-            self._write(now)
+            self._write(now, shown)
         elif self._pending_write is None:
             self._pending_write = async_call_later(
                 self.hass, interval - (now - self._last_write), self._write_later
@@ -154,23 +155,24 @@ class VBusEntity(CoordinatorEntity[VBusCoordinator]):
     @callback
     def _write_later(self, _now: object) -> None:
         self._pending_write = None
-        if self.state_value() != self._written:
-            self._write(time.monotonic())
+        shown = self.state_value()
+        if shown != self._written:
+            self._write(time.monotonic(), shown)
 
-    def _write(self, now: float) -> None:
+    def _write(self, now: float, shown: object) -> None:
         self._last_write = now
-        self._write_state()
+        self._write_state(shown)
 
     @callback
-    def _write_state(self) -> None:
-        """Write the state and remember what was written."""
-        self._written = self.state_value()
+    def _write_state(self, shown: object) -> None:
+        """Write the state and remember what it shows (``shown``: :meth:`state_value`)."""
+        self._written = shown
         self.async_write_ha_state()
 
     @callback
     def _handle_coordinator_update(self) -> None:
         """The connection went down or came back."""
-        self._write_state()
+        self._write_state(self.state_value())
 
     def _cancel_pending_write(self) -> None:
         if self._pending_write is not None:

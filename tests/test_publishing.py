@@ -55,8 +55,8 @@ def test_quality_scale_lists_every_rule_honestly() -> None:
     expected = {rule for tier in RULES.values() for rule in tier}
     assert set(rules) == expected
     for rule, status in rules.items():
-        if isinstance(status, dict):
-            assert status["status"] == "exempt", rule
+        if isinstance(status, dict):  # exempt needs a reason; done may say how
+            assert status["status"] in {"done", "exempt"}, rule
             assert len(status["comment"]) > 20, rule
         else:
             assert status == "done", rule

@@ -36,6 +36,7 @@ from custom_components.resol_vbus.vbus.emulator import (
     ParameterStore,
     Personality,
     RecordingSource,
+    StaticSource,
     StoredValue,
     SyntheticSource,
     _Simulation,
@@ -58,7 +59,7 @@ from custom_components.resol_vbus.vbus.specification import Specification
 from .conftest import RECORDINGS, reference_file
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable
 
     from custom_components.resol_vbus.vbus.protocol import Frame
 
@@ -80,19 +81,8 @@ REJECTED = b'-ERROR: "Error: Password rejected"\r\n'
 NO_CHANNEL = b'-ERROR: "Error: Channel not available"\r\n'
 
 
-class StaticSource(ChannelSource):
-    """One cycle of fixed frames, then nothing: a deterministic bus."""
-
-    def __init__(self, *units: bytes, controller: int | None = MX, name: str | None = None):
-        super().__init__(name=name, controller_address=controller)
-        self.units = units
-
-    def cycles(self) -> Iterator[Cycle]:
-        yield Cycle(0.0, self.units)
-
-
 def static(*frames: Frame, controller: int | None = MX) -> dict[int, ChannelSource]:
-    return {1: StaticSource(*(frame.encode() for frame in frames), controller=controller)}
+    return {1: StaticSource(*frames, controller=controller)}
 
 
 async def within[T](awaitable: Awaitable[T]) -> T:
@@ -288,7 +278,7 @@ async def test_dl3_lists_named_channels_and_streams_the_selected_one() -> None:
     channels: dict[int, ChannelSource] = {
         1: SyntheticSource(MX),
         2: SyntheticSource(0x4212),
-        4: StaticSource(P2.encode(), name="Garage"),
+        4: StaticSource(P2, controller=MX, name="Garage"),
     }
     async with Emulator(
         personality=Personality.DL3, channels=channels, offer_interval=None

@@ -6,6 +6,7 @@ against RESOL's value lists in ``../shared`` and is skipped when they are absent
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime, time, timedelta, timezone
@@ -504,6 +505,13 @@ def test_conditions_decide_whether_a_value_applies() -> None:
     ]
     # The raw value the emulator sets: the first condition naming the value holds.
     assert [c.satisfying_raw() for c in mx2.condition_values] == [1, 1]
+    # A condition on a value the catalog lists is read with the catalog values already.
+    relay = _value("deltasol_mx_2", "Relais_Regler_R1_Handbetrieb")
+    on_relay = CatalogCondition(relay.value_id, relay.id_hash, frozenset({4}))
+    changed = dataclasses.replace(
+        mx2, values=tuple(dataclasses.replace(v, conditions=(on_relay,)) for v in mx2.values)
+    )
+    assert changed.condition_values == ()
     dhw = _value("deltasol_mx_2", "Heizung_Wf1_ThBwErwaermung_TEin")
     relay = _value("deltasol_mx_2", "Relais_Regler_R1_Handbetrieb")
     assert mx2.applies(dhw, {"Heizung_Wf1_Type": 2})

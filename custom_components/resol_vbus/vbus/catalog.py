@@ -310,11 +310,13 @@ class ControllerCatalog:
 
     @property
     def condition_values(self) -> tuple[CatalogCondition, ...]:
-        """The values the conditions of this catalog read, one (the first) condition per id."""
+        """The values the conditions read that the catalog does not list; the first per id."""
+        listed = {value.value_id for value in self.values}
         seen: dict[str, CatalogCondition] = {}
         for value in self.values:
             for condition in value.conditions:
-                seen.setdefault(condition.value_id, condition)
+                if condition.value_id not in listed:
+                    seen.setdefault(condition.value_id, condition)
         return tuple(seen.values())
 
     def applies(self, value: CatalogValue, read: Mapping[str, int]) -> bool:

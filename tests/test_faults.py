@@ -180,10 +180,10 @@ async def test_connection_lost_during_a_write_fails_loudly(
     with pytest.raises(HomeAssistantError) as excinfo:
         await write
     assert excinfo.value.translation_key == "connection_lost"
-    assert str(excinfo.value) == (
-        "The connection to the controller was lost before Relay 5 manual mode was read or "
-        "changed. The integration reconnects by itself; try again once the controller's "
-        "entities are available again"  # Home Assistant drops the final period
+    assert str(excinfo.value) == (  # Home Assistant drops the final period
+        "The connection to the controller was lost before Relay 5 manual mode was confirmed; it "
+        "may or may not have been changed. The integration reconnects by itself: once the "
+        "controller's entities are available again, check the value and try again if needed"
     )
 
 

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / "custom_components" / "resol_vbus"))
 from vbus.cli import iter_packets  # noqa: E402
 from vbus.emulator import Emulator, Personality, SyntheticSource  # noqa: E402
 from vbus.output import PacketJsonFormatter  # noqa: E402
-from vbus.parameters import CMD_OFFER, MemoryIndexCache, ParameterEngine  # noqa: E402
-from vbus.protocol import Datagram, Frame, Packet  # noqa: E402
+from vbus.parameters import MemoryIndexCache, ParameterEngine  # noqa: E402
+from vbus.protocol import CMD_OFFER, Datagram, Frame, Packet  # noqa: E402
 from vbus.receiver import StreamReceiver  # noqa: E402
 from vbus.recording import HeaderSetStart, RecordedFrame, read_recording  # noqa: E402
 from vbus.session import ConnectionConfig, VBusSession  # noqa: E402

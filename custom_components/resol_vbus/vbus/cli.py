@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from . import discovery, emulator
 from .errors import VBusError
 from .output import PacketJsonFormatter
-from .parameters import CMD_OFFER, DEFAULT_ADDRESS, ParameterEngine
-from .protocol import Datagram, Frame, Packet
+from .parameters import DEFAULT_ADDRESS, ParameterEngine
+from .protocol import CMD_OFFER, Datagram, Frame, Packet
 from .receiver import StreamReceiver
 from .recording import RecordedFrame, is_recording, read_recording
 from .session import DEFAULT_PASSWORD, DEFAULT_PORT, ConnectionConfig, VBusSession, connect

@@ -70,9 +70,27 @@ from .aio import cancel_and_wait
 from .catalog import catalog_for
 from .discovery import DeviceInformation, DeviceInformationServer, DiscoveryResponder
 from .errors import EmulatorError, RecordingError
-from .protocol import SYNC, Datagram, Packet, decode_frame, frame_length
+from .protocol import (
+    BROADCAST,
+    CMD_ANSWER,
+    CMD_GET,
+    CMD_GET_HASH,
+    CMD_LOOKUP,
+    CMD_LOOKUP_ANSWER,
+    CMD_NACK,
+    CMD_OFFER,
+    CMD_RELEASE,
+    CMD_SET,
+    CMD_SET_SAVE,
+    SYNC,
+    Datagram,
+    Packet,
+    decode_frame,
+    frame_length,
+)
 from .receiver import StreamReceiver
 from .recording import HeaderSetStart, RawData, RecordedFrame, read_recording
+from .session import DEFAULT_PASSWORD
 from .specification import DATETIME_EPOCH, FieldType, Specification
 from .valueid import value_id_hash
 
@@ -87,19 +105,8 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_PASSWORD: Final = "vbus"  # noqa: S105 - the devices' documented factory default
-BROADCAST: Final = 0x0010  # DFA: destination of the controllers' live packets
+LIVE_DESTINATION: Final = 0x0010  # DFA: destination of the controllers' live packets
 DL3_ADDRESS: Final = 0x0053
-CMD_ANSWER: Final = 0x0100
-CMD_WRITE: Final = 0x0200
-CMD_READ: Final = 0x0300
-CMD_WRITE_SAVE: Final = 0x0400
-CMD_OFFER: Final = 0x0500
-CMD_RELEASE: Final = 0x0600
-CMD_HASH_BY_INDEX: Final = 0x1000
-CMD_INDEX_BY_HASH: Final = 0x1100
-CMD_INDEX_BY_HASH_ANSWER: Final = 0x1101
-CMD_NACK: Final = 0x4300
 MX_CHANGESET: Final = 0x2734DABC
 _LINE_LIMIT: Final = 4096
 _HIGH_WATER: Final = 1 << 20  # a client this far behind loses data, as on a real logger
@@ -196,7 +203,7 @@ class _Changes:
 
 def _base_name(address: int) -> str:
     """Device name of ``address`` without the ``[Controller]``-style suffix."""
-    return Specification.bundled().device_name(address, BROADCAST).split(" [")[0]
+    return Specification.bundled().device_name(address, LIVE_DESTINATION).split(" [")[0]
 
 
 # -- channel sources ----------------------------------------------------------------------------
@@ -240,7 +247,7 @@ def _detect_controller(frames: Iterable[Frame]) -> int | None:
     for frame in frames:
         if (
             isinstance(frame, Packet)
-            and frame.destination == BROADCAST
+            and frame.destination == LIVE_DESTINATION
             and frame.source != DL3_ADDRESS
         ):
             return frame.source
@@ -560,7 +567,7 @@ class SyntheticSource(ChannelSource):
         system = _MX_SYSTEM if address == 0x7E11 else ((address, 0),)
         self._layout: list[tuple[int, int, list[tuple[FieldSpec, str, int]]]] = []
         for source, frames in system:
-            decoder = self.spec.decoder(BROADCAST, source, 0x0100)
+            decoder = self.spec.decoder(LIVE_DESTINATION, source, 0x0100)
             if decoder is None:
                 msg = f"the specification has no live packet for controller 0x{source:04X}"
                 raise EmulatorError(msg)
@@ -583,7 +590,7 @@ class SyntheticSource(ChannelSource):
                 value = simulation.value(kind, ordinal, variant)
                 if value:
                     spec_field.encode_into(payload, value)
-            packets.append(Packet(BROADCAST, source, 0x0100, bytes(payload)))
+            packets.append(Packet(LIVE_DESTINATION, source, 0x0100, bytes(payload)))
         return packets
 
     def cycles(self) -> Iterator[Cycle]:
@@ -616,9 +623,9 @@ def resolve_controller(text: str, spec: Specification | None = None) -> int:
     candidates: list[tuple[int, int]] = []
     for index in range(spec.packet_template_count):
         template = spec.packet_template_at(index)
-        if template.destination != BROADCAST or template.command != 0x0100:
+        if template.destination != LIVE_DESTINATION or template.command != 0x0100:
             continue
-        name = spec.device_name(template.source, BROADCAST)
+        name = spec.device_name(template.source, LIVE_DESTINATION)
         if _normalized(name) == wanted:
             return template.source
         base, bracket, _rest = name.partition(" [")
@@ -942,7 +949,7 @@ class ControllerSimulator:
         offer_interval: float | None = 1.0,
         offer_window: float = 0.4,
         bus_timeout: float = 10.0,
-        lookup_answer_command: int = CMD_INDEX_BY_HASH_ANSWER,
+        lookup_answer_command: int = CMD_LOOKUP_ANSWER,
         faults: Faults | None = None,
     ) -> None:
         """Create the controller at ``address`` (store: :meth:`ParameterStore.default_for`)."""
@@ -1002,7 +1009,7 @@ class ControllerSimulator:
             return False
         self._offered_at = asyncio.get_running_loop().time()
         self.offers += 1
-        self.send((Datagram(0x0000, self.address, CMD_OFFER).encode(),))
+        self.send((Datagram(BROADCAST, self.address, CMD_OFFER).encode(),))
         self._changes.notify()
         return True
 
@@ -1072,19 +1079,19 @@ class ControllerSimulator:
         def reply(command: int, param16: int, param32: int) -> Datagram:
             return Datagram(request.source, self.address, command, param16, _signed32(param32))
 
-        if base in (CMD_READ, CMD_WRITE, CMD_WRITE_SAVE):
+        if base in (CMD_GET, CMD_SET, CMD_SET_SAVE):
             result = None
             if not sub:
-                result = store.read(index) if base == CMD_READ else store.write(index, value)
+                result = store.read(index) if base == CMD_GET else store.write(index, value)
             if result is None:
                 return reply(CMD_NACK | sub, index, 0)
             return reply(CMD_ANSWER | sub, index, result)
-        if command == CMD_HASH_BY_INDEX:
+        if command == CMD_GET_HASH:
             id_hash = store.hash_of(index)
             if id_hash is None:
                 return reply(CMD_NACK, index, 0)
             return reply(CMD_ANSWER, index, id_hash)
-        if command == CMD_INDEX_BY_HASH:
+        if command == CMD_LOOKUP:
             found = store.index_of(value)
             if found is None:
                 return None
@@ -1184,7 +1191,9 @@ class _Channel:
 
     def partial_frame(self) -> bytes:
         """The first half of a frame, for closes that cut a frame."""
-        frame = self.last_cycle[0] if self.last_cycle else Packet(BROADCAST, 0, 0x100).encode()
+        frame = (
+            self.last_cycle[0] if self.last_cycle else Packet(LIVE_DESTINATION, 0, 0x100).encode()
+        )
         return frame[: max(1, len(frame) // 2)]
 
     async def stop(self) -> None:

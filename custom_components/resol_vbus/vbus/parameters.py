@@ -30,7 +30,20 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Protocol
 
 from .errors import VBusConnectionError, VBusError, VBusTimeoutError
-from .protocol import Datagram, Frame, Packet
+from .protocol import (
+    BROADCAST,
+    CMD_ANSWER,
+    CMD_GET,
+    CMD_LOOKUP,
+    CMD_LOOKUP_ANSWER,
+    CMD_NACK,
+    CMD_OFFER,
+    CMD_RELEASE,
+    CMD_SET,
+    Datagram,
+    Frame,
+    Packet,
+)
 from .session import SessionState
 
 if TYPE_CHECKING:
@@ -39,17 +52,6 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_ADDRESS: Final = 0x0020
-BROADCAST: Final = 0x0000
-
-CMD_ANSWER: Final = 0x0100
-CMD_SET: Final = 0x0200
-CMD_GET: Final = 0x0300
-CMD_OFFER: Final = 0x0500
-CMD_RELEASE: Final = 0x0600
-CMD_GET_HASH: Final = 0x1000
-CMD_LOOKUP: Final = 0x1100
-CMD_LOOKUP_ANSWER: Final = 0x1101
-CMD_NACK: Final = 0x4300
 
 CHANGESET_INDEX: Final = 0
 #: An offer seen this many seconds ago can still be answered (the window is about 0.4 s).

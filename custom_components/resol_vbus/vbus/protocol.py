@@ -19,6 +19,19 @@ VERSION_DATAGRAM: Final = 0x20
 VERSION_TELEGRAM: Final = 0x30
 
 MAX_PACKET_FRAMES: Final = 127
+
+# Datagram commands of the parameterization procedure (bus hand-over, reads, writes, look-ups).
+CMD_ANSWER: Final = 0x0100
+CMD_SET: Final = 0x0200
+CMD_GET: Final = 0x0300
+CMD_SET_SAVE: Final = 0x0400
+CMD_OFFER: Final = 0x0500  # the controller offers the bus (to BROADCAST)
+CMD_RELEASE: Final = 0x0600
+CMD_GET_HASH: Final = 0x1000  # value-ID hash of an index
+CMD_LOOKUP: Final = 0x1100  # index of a value-ID hash
+CMD_LOOKUP_ANSWER: Final = 0x1101
+CMD_NACK: Final = 0x4300
+BROADCAST: Final = 0x0000  # destination of a bus offer
 DATAGRAM_LENGTH: Final = 16
 MAX_TELEGRAM_FRAMES: Final = 3
 

@@ -113,3 +113,20 @@ async def test_failed_reads_say_what_happened(
         await call(hass, "get_value", config_entry_id=values.config_entry.entry_id, **target)
     assert excinfo.value.translation_key == key
     assert str(excinfo.value) == message
+
+
+async def test_setting_the_current_value_reads_it_back_or_says_why_not(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    values = await setup_values(hass, mx)
+    entry_id = values.config_entry.entry_id
+    store = mx.controller(1).store
+    current = store["Solar_Sp1_Tmax"].value
+    mx.faults.never_offer_bus = True  # the read-back cannot take the bus
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await call(
+            hass, "set_value", config_entry_id=entry_id, value_id="Solar_Sp1_Tmax", value=current
+        )
+    assert excinfo.value.translation_key == "bus_not_offered"
+    assert excinfo.value.translation_placeholders["value"] == "Store 1 maximum temperature"
+    assert store.writes == []

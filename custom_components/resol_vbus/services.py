@@ -94,13 +94,17 @@ def _resolve(call: ServiceCall) -> tuple[VBusConfigEntry, ValuesCoordinator | No
     return entry, controllers.get(controller), controller
 
 
-def _target(call: ServiceCall) -> dict[str, int | None]:
+def _target(call: ServiceCall) -> tuple[dict[str, int | None], str]:
+    """What the engine addresses (a hash or an index), and how messages name the value."""
     if ATTR_VALUE_ID in call.data:
-        return {"id_hash": value_id_hash(call.data[ATTR_VALUE_ID]), "index": None}
+        value_id = str(call.data[ATTR_VALUE_ID])
+        return {"id_hash": value_id_hash(value_id), "index": None}, value_id
     if ATTR_VALUE_ID_HASH in call.data:
-        return {"id_hash": call.data[ATTR_VALUE_ID_HASH], "index": None}
+        id_hash = call.data[ATTR_VALUE_ID_HASH]
+        return {"id_hash": id_hash, "index": None}, f"hash {id_hash}"
     if ATTR_VALUE_INDEX in call.data:
-        return {"id_hash": None, "index": call.data[ATTR_VALUE_INDEX]}
+        index = call.data[ATTR_VALUE_INDEX]
+        return {"id_hash": None, "index": index}, f"index {index}"
     raise _invalid(key="value_required")
 
 
@@ -116,41 +120,34 @@ def _response(result: ValueResult, value: CatalogValue | None) -> dict[str, Any]
     }
 
 
-def _label(call: ServiceCall) -> str:
-    """The value as the call names it, for messages."""
-    if ATTR_VALUE_ID in call.data:
-        return str(call.data[ATTR_VALUE_ID])
-    if ATTR_VALUE_ID_HASH in call.data:
-        return f"hash {call.data[ATTR_VALUE_ID_HASH]}"
-    return f"index {call.data[ATTR_VALUE_INDEX]}"
-
-
 async def _async_get_value(call: ServiceCall) -> dict[str, Any]:
     entry, values, address = _resolve(call)
-    target = _target(call)
+    target, label = _target(call)
     engine = entry.runtime_data.values.engine
     try:
         result = await engine.get(address, **target)
     except VBusError as err:
-        raise operation_failed(err, _label(call), "read_failed") from err
+        raise operation_failed(err, label, "read_failed") from err
     known = values.catalog.by_hash(target["id_hash"]) if values and target["id_hash"] else None
     return _response(result, known)
 
 
 async def _async_set_value(call: ServiceCall) -> dict[str, Any]:
     entry, values, address = _resolve(call)
-    target = _target(call)
+    target, label = _target(call)
     raw: int = call.data[ATTR_VALUE]
     known = values.catalog.by_hash(target["id_hash"]) if values and target["id_hash"] else None
     if known is not None and values is not None:
         result = await values.async_write(known, raw)
-        if result is None:  # already set: nothing was written
-            result = await values.engine.get(address, id_hash=known.id_hash)
+        if result is None:  # already set: nothing was written; answer with a fresh read
+            try:
+                result = await values.engine.get(address, id_hash=known.id_hash)
+            except VBusError as err:
+                raise operation_failed(err, values.label(known), "read_failed") from err
         return _response(result, known)
     if not entry.options.get(CONF_ALLOW_ANY_VALUE, False):
         raise _invalid(key="value_not_in_catalog")
     manager = entry.runtime_data.values
-    label = _label(call)
     try:
         current = await manager.engine.get(address, **target)
         if current.value == raw:  # already set: nothing to write

@@ -218,7 +218,7 @@ def dhcp(mac: str, ip: str = LOOPBACK) -> DhcpServiceInfo:
     return DhcpServiceInfo(ip=ip, hostname="resol", macaddress=mac)
 
 
-# -- user step and UDP discovery -------------------------------------------------------------------
+# -- user step and UDP discovery (search) ----------------------------------------------------------
 
 
 async def test_user_step_sends_nothing_until_asked_to_search(

@@ -107,7 +107,7 @@ _LOGGER = logging.getLogger(__name__)
 PROBE_DATA_TIMEOUT: Final = 20.0
 # Only the first device seen names the entry, so the probe does not listen any longer.
 PROBE_COLLECT_TIME: Final = 0.0
-# UDP discovery when the user step opens (the tests aim it at the emulator's loopback responder).
+# UDP discovery when the user chooses "search" (the tests aim it at the emulator's responder).
 DISCOVERY_TIMEOUT: Final = 1.5
 DISCOVERY_BROADCAST: Final = "255.255.255.255"
 # VBus.net listens on 7053 for plain text and on 57053 for TLS.
@@ -401,7 +401,7 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
 
         The manifest's matcher covers RESOL's own OUI only: KM2 modules use other vendors' MAC
         prefixes (e.g. A8:40:41) that are not RESOL's to claim, so they are found by the UDP
-        discovery of the user step instead.
+        discovery of the "search" step instead.
         """
         serial = discovery_info.macaddress.replace(":", "").upper()
         await self.async_set_unique_id(serial)

@@ -28,6 +28,7 @@ from custom_components.resol_vbus.vbus.recording import (
     RecordedFrame,
     read_recording,
 )
+from custom_components.resol_vbus.vbus.session import SessionState, VBusSession
 from custom_components.resol_vbus.vbus.specification import (
     FieldSpec,
     FieldType,
@@ -152,6 +153,17 @@ async def setup_values(
         patcher.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
         assert await hass.config_entries.async_setup(entry.entry_id)
         return await wait_for_values(hass, entry)
+
+
+async def wait_for_state(session: VBusSession, wanted: SessionState) -> None:
+    """Until ``session`` reaches ``wanted`` (at most 10 s)."""
+    reached = asyncio.Event()
+    remove = session.add_state_listener(lambda state, _r: state == wanted and reached.set())
+    try:
+        async with asyncio.timeout(10):
+            await reached.wait()
+    finally:
+        remove()
 
 
 async def wait_for_values(hass: HomeAssistant, entry: MockConfigEntry) -> ValuesCoordinator:

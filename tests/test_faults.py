@@ -19,7 +19,7 @@ from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
 from custom_components.resol_vbus.vbus.session import SessionState, VBusSession
 
-from .common import UNIQUE_ID, entry_data, mx_controller, setup_values
+from .common import UNIQUE_ID, entry_data, mx_controller, setup_values, wait_for_state
 
 TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
 
@@ -28,16 +28,6 @@ def temperature(hass: HomeAssistant) -> str:
     found = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, TEMPERATURE)
     assert found is not None
     return found
-
-
-async def wait_for_state(session: VBusSession, wanted: SessionState) -> None:
-    reached = asyncio.Event()
-    remove = session.add_state_listener(lambda state, _r: state == wanted and reached.set())
-    try:
-        async with asyncio.timeout(10):
-            await reached.wait()
-    finally:
-        remove()
 
 
 @pytest.mark.parametrize(

@@ -28,9 +28,8 @@ from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
 from custom_components.resol_vbus.vbus.session import SessionState
-from tests.common import FAST, entry_data, mx_controller, wait_for_values
-from tests.reliability.test_secrets import PASSWORD, TYPO, VIA_TAG, Evidence
-from tests.test_faults import wait_for_state
+from tests.common import FAST, entry_data, mx_controller, wait_for_state, wait_for_values
+from tests.reliability.evidence import PASSWORD, TYPO, VIA_TAG, Evidence
 
 pytestmark = pytest.mark.usefixtures("socket_enabled", "fast_reconnect")
 

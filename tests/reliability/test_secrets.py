@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 from typing import TYPE_CHECKING
 
 import pytest
@@ -33,6 +32,7 @@ from custom_components.resol_vbus.vbus.session import (
     connect,
     probe,
 )
+from tests.reliability.evidence import PASSWORD, TYPO, VIA_TAG, WRONG_TAG, Evidence
 from tests.vbus_lib.fakes import ScriptedDevice
 
 if TYPE_CHECKING:
@@ -40,36 +40,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-PASSWORD = "Pw-4f7c2a91"  # the device's
-TYPO = "Pw-4f7c2a9l"  # what the user typed instead
-VIA_TAG = "d01e66aa55cc"
-WRONG_TAG = "d01e66bb77ee"
-SECRETS = (PASSWORD, TYPO, VIA_TAG, WRONG_TAG)
 PACKET = Packet(0x0010, 0x7E11, 0x0100, bytes(100))
-
-
-class Evidence:
-    """Everything a secret could leak into."""
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-
-    def exception(self, err: BaseException) -> None:
-        while err is not None:
-            self.texts += [str(err), repr(err), *map(repr, err.args)]
-            self.texts += traceback.format_exception(err)
-            err = err.__cause__ or err.__context__
-
-    def records(self, records: list[logging.LogRecord]) -> None:
-        formatter = logging.Formatter()
-        for record in records:
-            self.texts += [formatter.format(record), repr(record.args), record.getMessage()]
-
-    def assert_clean(self) -> None:
-        assert self.texts
-        for text in self.texts:
-            for secret in SECRETS:
-                assert secret not in text, text
 
 
 @pytest.fixture

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components import resol_vbus
 from custom_components.resol_vbus.const import CONF_LANGUAGE, CONF_MIN_INTERVAL, DOMAIN
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
 
 from .common import UNIQUE_ID, device, mx_controller
+
+if TYPE_CHECKING:
+    from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
 
@@ -101,14 +106,43 @@ async def test_follows_home_assistant_language(
     assert coordinator.language == "en"
 
 
-async def test_only_vbus_devices_can_be_removed(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+async def test_only_devices_that_are_gone_can_be_removed(
+    hass: HomeAssistant, init_integration: MockConfigEntry, hass_ws_client: WebSocketGenerator
 ) -> None:
-    hub = device(hass, init_integration.entry_id, (DOMAIN, UNIQUE_ID))
-    controller = device(hass, init_integration.entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E11"))
-    remove = resol_vbus.async_remove_config_entry_device
-    assert not await remove(hass, init_integration, hub)
-    assert await remove(hass, init_integration, controller)
+    """The adapter never; a VBus device once it stopped sending; it comes back when it sends."""
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_ws_client(hass)
+    entry_id = init_integration.entry_id
+
+    async def remove(identifier: str) -> bool:
+        found = device(hass, entry_id, (DOMAIN, identifier))
+        await client.send_json_auto_id(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": entry_id,
+                "device_id": found.id,
+            }
+        )
+        return (await client.receive_json())["success"]
+
+    controller = f"{UNIQUE_ID}_00_7E11"
+    assert not await remove(UNIQUE_ID)
+    assert not await remove(controller)  # still sending: it would only come back
+    coordinator = init_integration.runtime_data
+    now = [1000.0]
+    coordinator._clock = lambda: now[0]
+    coordinator._handle_frame(mx_controller())
+    now[0] += 61
+    coordinator._check_stale()
+    assert await remove(controller)
+    registry = dr.async_get(hass)
+    assert registry.async_get_device(identifiers={(DOMAIN, controller)}) is None
+    assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, TEMPERATURE) is None
+    # It sends again: a new device with new entities.
+    coordinator._handle_frame(mx_controller())
+    await hass.async_block_till_done()
+    assert device(hass, entry_id, (DOMAIN, controller)).name == "DeltaSol MX [Controller]"
+    assert hass.states.get(temperature_entity(hass)).state == "1.9"
 
 
 async def test_diagnostics_redact_secrets(

@@ -10,7 +10,7 @@ from homeassistant.helpers import device_registry as dr
 
 from .const import DOMAIN
 from .coordinator import VBusConfigEntry, VBusCoordinator
-from .entity import hub_device_info
+from .entity import device_identifier, hub_device_info, hub_identifier
 from .services import async_setup_services
 from .values import ValuesManager
 from .vbus.specification import Specification
@@ -65,5 +65,22 @@ async def async_remove_config_entry_device(
     entry: VBusConfigEntry,
     device: DeviceEntry,
 ) -> bool:
-    """Let the user remove VBus devices that are gone; the adapter itself stays."""
-    return (DOMAIN, entry.runtime_data.unique_prefix) not in device.identifiers
+    """Let the user remove VBus devices that are gone; the adapter itself stays.
+
+    A device that still sends is refused (its entities would only come back). The packets of a
+    removed device are forgotten, so that if it sends again it is set up like a new one.
+    """
+    coordinator = entry.runtime_data
+    if hub_identifier(coordinator) in device.identifiers:
+        return False
+    keys = [
+        key
+        for key in coordinator.packets
+        if device_identifier(coordinator, key) in device.identifiers
+    ]
+    if any(coordinator.packets[key].available for key in keys):
+        return False
+    for key in keys:
+        del coordinator.packets[key]
+        await coordinator.values.async_forget(key.source)
+    return True

@@ -279,6 +279,12 @@ class ValuesManager:
         """Fail what is still queued and release the bus."""
         await self.engine.close()
 
+    async def async_forget(self, address: int) -> None:
+        """The user removed the controller at ``address``: stop reading its values."""
+        values = self.controllers.pop(address, None)
+        if values is not None:
+            await values.async_shutdown()
+
     @callback
     def async_add_controller_callback(
         self, controller_callback: ControllerCallback

@@ -15,6 +15,7 @@ from .const import CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURE
 from .coordinator import VBusCoordinator
 from .values import invalid_value
 from .vbus.catalog import CatalogError
+from .vbus.protocol import LIVE_DESTINATION
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from .vbus.catalog import CatalogValue, DisplayValue, ValueKind
     from .vbus.specification import FieldSpec, Value
 
-#: Packets addressed to this destination are the controller's ordinary broadcasts.
-BROADCAST_DESTINATION = 0x0010
 MAC_DIGITS = 12
 
 
@@ -97,7 +96,7 @@ class VBusEntity(CoordinatorEntity[VBusCoordinator]):
         key = packet.key
         language = coordinator.language
         name = self.field.name(language)
-        if key.destination != BROADCAST_DESTINATION:
+        if key.destination != LIVE_DESTINATION:
             # e.g. what a DeltaSol MX sends to its extension module EM #1
             peer = coordinator.spec.device_name(key.destination, key.source, language)
             name = f"{name} ({peer})"

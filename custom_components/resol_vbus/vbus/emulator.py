@@ -82,6 +82,7 @@ from .protocol import (
     CMD_RELEASE,
     CMD_SET,
     CMD_SET_SAVE,
+    LIVE_DESTINATION,
     SYNC,
     Datagram,
     Packet,
@@ -105,7 +106,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-LIVE_DESTINATION: Final = 0x0010  # DFA: destination of the controllers' live packets
 DL3_ADDRESS: Final = 0x0053
 MX_CHANGESET: Final = 0x2734DABC
 _LINE_LIMIT: Final = 4096

@@ -32,6 +32,7 @@ CMD_LOOKUP: Final = 0x1100  # index of a value-ID hash
 CMD_LOOKUP_ANSWER: Final = 0x1101
 CMD_NACK: Final = 0x4300
 BROADCAST: Final = 0x0000  # destination of a bus offer
+LIVE_DESTINATION: Final = 0x0010  # DFA: destination of the controllers' live data packets
 DATAGRAM_LENGTH: Final = 16
 MAX_TELEGRAM_FRAMES: Final = 3
 

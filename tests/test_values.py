@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
 from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
@@ -11,6 +13,7 @@ from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 
 from custom_components.resol_vbus.const import CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator
@@ -87,8 +90,11 @@ async def test_write_rate_limit(hass: HomeAssistant, mx: Emulator) -> None:
     assert mx.controller(1).store["Relais_Regler_R2_Handbetrieb"].value == 4
 
 
-async def test_switch_and_clock_button(hass: HomeAssistant, mx: Emulator) -> None:
+async def test_switch_and_clock_button(
+    hass: HomeAssistant, mx: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     values = await setup_values(hass, mx)
+    store = mx.controller(1).store
     switches = [v for v in values.catalog.values if v.kind.value == "switch"]
     assert switches
     switch = entity(hass, SWITCH_DOMAIN, switches[0].key)
@@ -96,16 +102,19 @@ async def test_switch_and_clock_button(hass: HomeAssistant, mx: Emulator) -> Non
         SWITCH_DOMAIN, "turn_on", {ATTR_ENTITY_ID: switch}, blocking=True
     )
     assert hass.states.get(switch).state == "on"
-    assert mx.controller(1).store[switches[0].value_id].value == switches[0].options[1].raw
+    assert store[switches[0].value_id].value == switches[0].options[1].raw
     button = entity(hass, BUTTON_DOMAIN, "clock")
-    writes = len(mx.controller(1).store.writes)
+    writes = len(store.writes)
+    # Home Assistant's local wall time at the press; the controller gets it without a zone.
+    local = datetime(2026, 11, 21, 14, 30, 5, tzinfo=dt_util.get_default_time_zone())
+    monkeypatch.setattr(dt_util, "now", lambda: local)
     await hass.services.async_call(BUTTON_DOMAIN, "press", {ATTR_ENTITY_ID: button}, blocking=True)
-    clock_ids = {v.value_id for v in values.catalog.values if v.kind.value == "clock"}
-    written = {
-        mx.controller(1).store.entry(i).value_id for i, _ in mx.controller(1).store.writes[writes:]
-    }
-    assert written <= clock_ids
-    assert written
+    monkeypatch.undo()
+    date_time, time_of_day = values.catalog.clock_writes(local.replace(tzinfo=None))
+    assert store.writes[writes:] == [
+        (store[date_time[0].value_id].index, date_time[1]),
+        (store[time_of_day[0].value_id].index, 14 * 60 + 30),  # minutes after midnight
+    ]
 
 
 async def test_communication_failure_is_a_home_assistant_error(

@@ -135,8 +135,8 @@ async def test_only_devices_that_are_gone_can_be_removed(
     now[0] += 61
     coordinator._check_stale()
     assert await remove(controller)
-    registry = dr.async_get(hass)
-    assert registry.async_get_device(identifiers={(DOMAIN, controller)}) is None
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry_id)
+    assert (DOMAIN, controller) not in {i for d in devices for i in d.identifiers}
     assert er.async_get(hass).async_get_entity_id("sensor", DOMAIN, TEMPERATURE) is None
     # It sends again: a new device with new entities.
     coordinator._handle_frame(mx_controller())

@@ -15,7 +15,8 @@ class ScriptedDevice:
     ``replies`` maps a command word (``PASS``, ``DATA``, …) to the bytes sent back; commands not
     in the table get ``-ERROR: "Error: Unknown command"``. After ``DATA`` the server sends
     ``data`` and keeps the connection open until the client closes it (or, with
-    ``close_after_data``, closes it itself).
+    ``close_after_data``, closes it itself). With ``trickle`` set, the device only repeats
+    ``greeting`` one byte per ``trickle`` seconds, forever (a reply that never ends).
     """
 
     replies: dict[str, bytes] = field(
@@ -25,6 +26,7 @@ class ScriptedDevice:
     data: bytes = b""
     close_after_data: bool = False
     raw: bool = False
+    trickle: float = 0.0
     lines: list[str] = field(default_factory=list)
     received: bytearray = field(default_factory=bytearray)
     connections: int = 0
@@ -73,6 +75,12 @@ class ScriptedDevice:
         if self.raw:
             await self._stream(reader, writer)
             return
+        if self.trickle:
+            while True:
+                for byte in self.greeting:
+                    writer.write(bytes((byte,)))
+                    await writer.drain()
+                    await asyncio.sleep(self.trickle)  # the device's pace, not a wait for a test
         writer.write(self.greeting)
         while line := await reader.readline():
             text = line.decode().strip()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import ipaddress
 import logging
@@ -158,25 +157,9 @@ async def test_trickling_reply_times_out_per_step() -> None:
     With a per-read timeout the client would wait for 4096 bytes (about 40 s) and then fail
     with "no line break"; the step deadline makes it a timeout of the step that was waiting.
     """
-    stop = asyncio.Event()
-
-    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while not stop.is_set():
-                writer.write(b"+")
-                await writer.drain()
-                await asyncio.sleep(0.01)  # the device's pace, not a wait for the test
-        writer.close()
-
-    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    async with ScriptedDevice(greeting=b"+", trickle=0.01) as device:
         with pytest.raises(VBusTimeoutError, match=r"did not answer within 0.2 s \(GREETING\)"):
-            await connect(ConnectionConfig(host="127.0.0.1", port=port, reply_timeout=0.2))
-    finally:
-        stop.set()
-        server.close()
-        await server.wait_closed()
+            await connect(config(device, reply_timeout=0.2))
 
 
 async def test_device_closing_during_handshake() -> None:

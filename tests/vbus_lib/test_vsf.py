@@ -7,6 +7,7 @@ use small VSF files built in memory by :func:`build_vsf` / :func:`seal`.
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 import subprocess
 import sys
@@ -63,7 +64,7 @@ FIELD: FieldRow = (8, 1, 62, 1, 1, PARTS)
 PACKETS: tuple[PacketRow, ...] = ((0x0010, 0xFFFF, 0x7E11, 0xFFFF, 0x0100, (FIELD,)),)
 
 EXPECTED_COMPACT = {
-    "format": 1,
+    "format": 2,
     "datecode": DATECODE,
     "texts": ["DFA", "Temperature sensor 1", "Temperatur Sensor 1", "Température sonde 1"],
     "units": [[62, 0, "DegreesCelsius", " °C"], [-1, -1, "None", ""]],
@@ -75,10 +76,18 @@ EXPECTED_COMPACT = {
             0x7E11,
             0xFFFF,
             0x0100,
-            [["000_2_0", 1, 2, 3, 62, 1, 1, [[0, 0, 255, 0, 1], [1, 0, 255, 1, 256]]]],
+            '[["000_2_0",1,2,3,62,1,1,[[0,0,255,0,1],[1,0,255,1,256]]]]',
         ]
     ],
 }
+
+
+def fields_of(packet: list[Any]) -> list[Any]:
+    """A packet row's fields, which the compact form holds as JSON text."""
+    text = packet[5]
+    assert isinstance(text, str)
+    return json.loads(text)
+
 
 HEADER = struct.Struct("<HHiii")
 SPEC_BLOCK = struct.Struct("<11i")
@@ -212,7 +221,7 @@ def test_crc16_x25_residue(data: bytes) -> None:
 
 
 def test_constants() -> None:
-    assert (DATA_VERSION, COMPACT_FORMAT) == (1, 1)
+    assert (DATA_VERSION, COMPACT_FORMAT) == (1, 2)
 
 
 # -- the in-memory VSF ----------------------------------------------------------------------
@@ -234,7 +243,7 @@ def test_empty_vsf() -> None:
     assert len(data) == 60
     compact = parse_vsf(data)
     assert compact == {
-        "format": 1,
+        "format": 2,
         "datecode": DATECODE,
         "texts": [],
         "units": [],
@@ -265,7 +274,7 @@ def test_string_table_keeps_only_names_in_use_once() -> None:
         "Sensor",
         "Fühler",
     ]
-    assert [field[:4] for field in compact["packets"][0][5]] == [
+    assert [field[:4] for field in fields_of(compact["packets"][0])] == [
         ["000_2_0", 1, 2, 3],
         ["unused text", 4, 5, 4],
         ["000_2_0", 1, 2, 3],
@@ -276,7 +285,7 @@ def test_part_flags_and_boundaries() -> None:
     parts = ((507, 7, 0x80, 5, -(2**62)), (0, 0, 0x01, 0, 2**62))
     packets = ((0x10, 0xFFFF, 0x7E11, 0xFFFF, 0x100, ((8, 1, -1, -2, 3, parts),)),)
     compact = parse_vsf(make_vsf(packets=packets))
-    assert compact["packets"][0][5][0] == [
+    assert fields_of(compact["packets"][0])[0] == [
         "000_2_0",
         1,
         2,
@@ -301,8 +310,8 @@ def test_several_packets_and_fields() -> None:
         [0x0015, 0xFFFF, 0x7E30, 0xFFF0, 0x0200],
         [0x6651, 0xFFFF, 0x7E11, 0xFFFF, 0x0200],
     ]
-    assert [len(packet[5]) for packet in compact["packets"]] == [2, 0, 1]
-    assert compact["packets"][2][5][0][7] == [[4, 0, 255, 0, 1]] * 3
+    assert [len(fields_of(packet)) for packet in compact["packets"]] == [2, 0, 1]
+    assert fields_of(compact["packets"][2])[0][7] == [[4, 0, 255, 0, 1]] * 3
 
 
 def test_specification_from_built_vsf() -> None:
@@ -425,7 +434,7 @@ def test_table_may_end_exactly_at_file_end(shift: int, ok: bool) -> None:  # noq
     data = patched(buf, layout["fields"] + 20, "<ii", 1, offset)
     assert offset + 16 - shift == len(data)
     if ok:
-        assert parse_vsf(data)["packets"][0][5][0][7] == [[3, 0, 255, 0, 1]]
+        assert fields_of(parse_vsf(data)["packets"][0])[0][7] == [[3, 0, 255, 0, 1]]
     else:
         _raises(data, f"VSF part table (offset {offset}, 1 entries) lies outside the file")
 
@@ -580,8 +589,8 @@ def _compact(**changes: Any) -> dict[str, Any]:
     ("compact", "message"),
     [
         ({}, "unsupported specification data format None"),
-        ({"format": 2}, "unsupported specification data format 2"),
-        ({"format": "1"}, "unsupported specification data format '1'"),
+        ({"format": 1}, "unsupported specification data format 1"),
+        ({"format": "2"}, "unsupported specification data format '2'"),
     ],
 )
 def test_specification_rejects_wrong_format(compact: dict[str, Any], message: str) -> None:
@@ -598,7 +607,7 @@ def _without(key: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("compact", "cause"),
     [
-        ({"format": 1}, KeyError("datecode")),
+        ({"format": 2}, KeyError("datecode")),
         (_without("texts"), KeyError("texts")),
         (_without("units"), KeyError("units")),
         (_without("devices"), KeyError("devices")),
@@ -608,6 +617,8 @@ def _without(key: str) -> dict[str, Any]:
         (_compact(units=[[62, 0, "DegreesCelsius"]]), ValueError()),
         (_compact(devices=[[0x10, 0xFFFF, 0, 0, 0, 0, 99]]), IndexError()),
         (_compact(packets=[None]), TypeError()),
+        # format 1's fields, as lists, under format 2
+        (_compact(packets=[[0x10, 0xFFFF, 0x7E11, 0xFFFF, 0x100, []]]), TypeError()),
     ],
 )
 def test_specification_rejects_bad_compact_data(compact: dict[str, Any], cause: Exception) -> None:
@@ -625,12 +636,15 @@ def test_specification_rejects_bad_compact_data(compact: dict[str, Any], cause: 
         (["000_2_0", 1, 2, 3, 47, 1, 1, []], KeyError),  # unknown unit id
         (["000_2_0", 1, 2, 99, 62, 1, 1, []], IndexError),  # missing text
         (["000_2_0", 1, 2, 3, 62, 1, 1, [[0, 0]]], ValueError),  # short part
+        ('[["000_2_0",1,2,3,62,1,1,[]]', json.JSONDecodeError),  # truncated JSON text
+        ("7", TypeError),  # not a list of fields
     ],
 )
 def test_specification_rejects_bad_template_on_first_use(
-    field: list[Any], cause: type[Exception]
+    field: list[Any] | str, cause: type[Exception]
 ) -> None:
-    spec = Specification(_compact(packets=[[0x10, 0xFFFF, 0x7E11, 0xFFFF, 0x100, [field]]]))
+    fields = field if isinstance(field, str) else json.dumps([field])
+    spec = Specification(_compact(packets=[[0x10, 0xFFFF, 0x7E11, 0xFFFF, 0x100, fields]]))
     assert spec.packet_template_count == 1
     with pytest.raises(SpecificationError, match=r"^invalid packet template 0: ") as info:
         spec.packet_template_at(0)
@@ -647,7 +661,7 @@ def test_bundled_data_counts() -> None:
     assert len(compact["units"]) == 51
     assert len(compact["devices"]) == 1206
     assert len(compact["packets"]) == 360
-    fields = [field for packet in compact["packets"] for field in packet[5]]
+    fields = [field for packet in compact["packets"] for field in fields_of(packet)]
     assert len(fields) == 6157
     assert Counter(field[6] for field in fields) == {
         FieldType.NUMBER: 6005,
@@ -686,7 +700,7 @@ def test_test_vsf_counts(test_vsf: bytes) -> None:
     assert len(compact["units"]) == 48
     assert len(compact["devices"]) == 18
     assert len(compact["packets"]) == 2
-    assert sum(len(packet[5]) for packet in compact["packets"]) == 26
+    assert sum(len(fields_of(packet)) for packet in compact["packets"]) == 26
 
 
 def test_test_vsf_content(test_vsf: bytes) -> None:
@@ -698,11 +712,11 @@ def test_test_vsf_content(test_vsf: bytes) -> None:
         *[(0x7E30 + n, f"DeltaSol MX [WMZ #{n}]") for n in range(16)],
         (0x7F61, "IOC-Modul [Messwerte]"),
     ]
-    assert [(packet[:5], len(packet[5])) for packet in compact["packets"]] == [
+    assert [(packet[:5], len(fields_of(packet))) for packet in compact["packets"]] == [
         ([0x0010, 0xFFFF, 0x7E30, 0xFFF0, 0x0100], 8),
         ([0x0010, 0xFFFF, 0x7F61, 0xFFFF, 0x0100], 18),
     ]
-    assert {field[6] for packet in compact["packets"] for field in packet[5]} == {1}
+    assert {field[6] for packet in compact["packets"] for field in fields_of(packet)} == {1}
 
 
 def test_test_vsf_unit_differences(test_vsf: bytes) -> None:
@@ -775,7 +789,7 @@ def test_reference_vsf_counts(reference_compact: dict[str, Any]) -> None:
     assert len(reference_compact["units"]) == 51
     assert len(reference_compact["devices"]) == 1206
     assert len(reference_compact["packets"]) == 360
-    fields = [field for packet in reference_compact["packets"] for field in packet[5]]
+    fields = [field for packet in reference_compact["packets"] for field in fields_of(packet)]
     assert len(fields) == 6157
     assert Counter(FieldType(field[6]).name for field in fields) == {
         "NUMBER": 6005,

@@ -328,11 +328,11 @@ class Specification:
                 (int(s), int(sm), int(p), int(pm), self._names(en, de, fr))
                 for s, sm, p, pm, en, de, fr in compact["devices"]
             ]
-            self._packet_rows: list[list[Any]] = compact["packets"]
             self._headers = [
                 (int(d), int(dm), int(s), int(sm), int(c))
-                for d, dm, s, sm, c, _ in self._packet_rows
+                for d, dm, s, sm, c, _ in compact["packets"]
             ]
+            self._packet_fields: list[str] = [_text(row[5]) for row in compact["packets"]]
         except (KeyError, TypeError, ValueError, IndexError) as err:
             msg = f"invalid specification data: {err}"
             raise SpecificationError(msg) from err
@@ -391,7 +391,7 @@ class Specification:
     @property
     def packet_template_count(self) -> int:
         """Number of packet templates."""
-        return len(self._packet_rows)
+        return len(self._headers)
 
     def packet_template_at(self, index: int) -> PacketTemplate:
         """The ``index``-th packet template (materialised on first use)."""
@@ -412,9 +412,9 @@ class Specification:
                     FieldType(int(type_id)),
                     tuple(Part(int(o), int(b), int(m), bool(s), int(f)) for o, b, m, s, f in parts),
                 )
-                for field_id, en, de, fr, unit_id, precision, type_id, parts in self._packet_rows[
-                    index
-                ][5]
+                for field_id, en, de, fr, unit_id, precision, type_id, parts in json.loads(
+                    self._packet_fields[index]
+                )
             )
         except (KeyError, TypeError, ValueError, IndexError) as err:
             msg = f"invalid packet template {index}: {err}"
@@ -447,6 +447,13 @@ class Specification:
     def decoder_for(self, packet: Packet) -> PacketDecoder | None:
         """The decoder for ``packet``, or ``None`` when the specification has no template."""
         return self.decoder(packet.destination, packet.source, packet.command)
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        msg = f"packet fields must be JSON text, not {type(value).__name__}"
+        raise TypeError(msg)
+    return value
 
 
 def load_compact_json(data: bytes) -> CompactSpec:

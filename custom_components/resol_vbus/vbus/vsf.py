@@ -6,24 +6,30 @@ library's compact, JSON-serialisable form (:data:`CompactSpec`), the same form t
 
 The compact form uses lists only, so that the JSON stays small and loads quickly. Its keys:
 
-* ``format`` (1) and ``datecode`` (YYYYMMDD);
+* ``format`` (2) and ``datecode`` (YYYYMMDD);
 * ``texts``: the string table of all localized names;
 * ``units``: ``[unit_id, family_id, code, text]`` rows;
 * ``devices``: ``[self, self_mask, peer, peer_mask, en, de, fr]`` rows, names as text indices;
-* ``packets``: ``[dst, dst_mask, src, src_mask, command, fields]`` rows, each field
+* ``packets``: ``[dst, dst_mask, src, src_mask, command, fields]`` rows, where ``fields`` is the
+  JSON text (not the list) of the packet's fields, each field
   ``[id, en, de, fr, unit_id, precision, type_id, parts]`` and each part
-  ``[offset, bit_pos, mask, signed, factor]``.
+  ``[offset, bit_pos, mask, signed, factor]``. A specification decodes a packet's fields when
+  that packet first appears: as nested lists, the fields of all templates would hold about
+  3 MB that a system with a handful of packet kinds never uses.
+
+Format 1 held the fields as lists.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any, Final
 
 from .errors import SpecificationError
 
 DATA_VERSION: Final = 1
-COMPACT_FORMAT: Final = 1
+COMPACT_FORMAT: Final = 2
 
 type CompactSpec = dict[str, Any]
 
@@ -192,6 +198,7 @@ def _compact_texts(
     for packet in packets:
         for field in packet[5]:
             field[1:4] = [ref(i) for i in field[1:4]]
+        packet[5] = json.dumps(packet[5], separators=(",", ":"))
     return {
         "format": COMPACT_FORMAT,
         "datecode": datecode,

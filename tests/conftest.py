@@ -21,6 +21,23 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load integrations from custom_components/ in every test."""
 
 
+@pytest.fixture(autouse=True)
+def no_deprecated_api_use(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test in which the integration uses an API that Home Assistant reports as deprecated.
+
+    Home Assistant's frame helper only logs such use, a year or so before the API goes away;
+    this makes the latest lane notice it the day a new release deprecates something.
+    """
+    yield
+    reports = [
+        record.getMessage()
+        for record in (*caplog.get_records("setup"), *caplog.get_records("call"))
+        if record.name == "homeassistant.helpers.frame"
+        and f"custom integration '{DOMAIN}'" in record.getMessage()
+    ]
+    assert reports == []
+
+
 @pytest.fixture
 def fast_reconnect() -> Iterator[None]:
     """Reconnect after milliseconds, not seconds (the library tests the backoff itself)."""

@@ -71,7 +71,13 @@ def _entry_and_controller(
             if domain == DOMAIN and "_" in identifier and controller is None:
                 *_, address = identifier.rsplit("_", 1)
                 controller = int(address, 16)
-        entry_id = entry_id or next(iter(device.config_entries), None)
+        # Home Assistant 2026.10 gave each device one config entry (config_entry_id) and
+        # deprecated the set config_entries, which older releases have only.
+        entry_id = (
+            entry_id
+            or getattr(device, "config_entry_id", None)
+            or next(iter(device.config_entries), None)
+        )
     if entry_id is None:
         raise _invalid(key="target_required")
     entry = hass.config_entries.async_get_entry(entry_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from custom_components.resol_vbus.const import (
     CONNECTION_LOCAL,
     DOMAIN,
 )
-from custom_components.resol_vbus.vbus.parameters import Timing
+from custom_components.resol_vbus.vbus.parameters import OFFER_FRESH, Timing
 from custom_components.resol_vbus.vbus.protocol import Packet
 from custom_components.resol_vbus.vbus.recording import (
     HeaderSetStart,
@@ -153,6 +154,21 @@ async def setup_values(
         patcher.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
         assert await hass.config_entries.async_setup(entry.entry_id)
         return await wait_for_values(hass, entry)
+
+
+async def withhold_offers(emulator: Emulator) -> None:
+    """Stop the controller's bus offers, and wait until the engine no longer counts the last one.
+
+    The engine still takes an offer seen up to ``OFFER_FRESH`` seconds ago, so right after the
+    fault is set the next operation could get the bus. Withheld offers come one per offer
+    interval: two more than that span covers the delivery of an offer already on its way.
+    """
+    controller = emulator.controller(1)
+    assert controller.offer_interval is not None
+    emulator.faults.never_offer_bus = True
+    count = controller.withheld + math.ceil(OFFER_FRESH / controller.offer_interval) + 2
+    async with asyncio.timeout(10):
+        await controller.wait_for_withheld(count)
 
 
 async def wait_for_state(session: VBusSession, wanted: SessionState) -> None:

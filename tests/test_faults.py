@@ -19,7 +19,14 @@ from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
 from custom_components.resol_vbus.vbus.session import SessionState, VBusSession
 
-from .common import UNIQUE_ID, entry_data, mx_controller, setup_values, wait_for_state
+from .common import (
+    UNIQUE_ID,
+    entry_data,
+    mx_controller,
+    setup_values,
+    wait_for_state,
+    withhold_offers,
+)
 
 TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
 
@@ -184,7 +191,7 @@ async def test_stopping_home_assistant_while_a_write_is_queued(
     relay = er.async_get(hass).async_get_entity_id(
         SELECT_DOMAIN, DOMAIN, f"{UNIQUE_ID}_00_7E11_relay_6_manual_mode"
     )
-    mx.faults.never_offer_bus = True
+    await withhold_offers(mx)
     write = asyncio.create_task(
         hass.services.async_call(
             SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True

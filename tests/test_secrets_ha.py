@@ -28,7 +28,14 @@ from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
 from custom_components.resol_vbus.vbus.session import SessionState
-from tests.common import FAST, entry_data, mx_controller, wait_for_state, wait_for_values
+from tests.common import (
+    FAST,
+    entry_data,
+    mx_controller,
+    wait_for_state,
+    wait_for_values,
+    withhold_offers,
+)
 from tests.reliability.evidence import PASSWORD, TYPO, VIA_TAG, Evidence
 
 pytestmark = pytest.mark.usefixtures("socket_enabled", "fast_reconnect")
@@ -74,7 +81,7 @@ async def test_home_assistant_never_shows_the_secrets(
 
         # The controller's values, and an action that fails (the bus is never offered).
         await wait_for_values(hass, entry)
-        emulator.faults.never_offer_bus = True
+        await withhold_offers(emulator)
         with pytest.raises(HomeAssistantError) as excinfo:
             await hass.services.async_call(
                 DOMAIN,

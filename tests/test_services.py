@@ -11,7 +11,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from custom_components.resol_vbus.const import CONF_ALLOW_ANY_VALUE, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator
 
-from .common import UNIQUE_ID, device, setup_values
+from .common import UNIQUE_ID, device, setup_values, withhold_offers
 
 
 async def call(hass: HomeAssistant, service: str, **data: object) -> dict:
@@ -122,7 +122,7 @@ async def test_setting_the_current_value_reads_it_back_or_says_why_not(
     entry_id = values.config_entry.entry_id
     store = mx.controller(1).store
     current = store["Solar_Sp1_Tmax"].value
-    mx.faults.never_offer_bus = True  # the read-back cannot take the bus
+    await withhold_offers(mx)  # the read-back cannot take the bus
     with pytest.raises(HomeAssistantError) as excinfo:
         await call(
             hass, "set_value", config_entry_id=entry_id, value_id="Solar_Sp1_Tmax", value=current

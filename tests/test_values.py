@@ -18,7 +18,7 @@ from homeassistant.util import dt as dt_util
 from custom_components.resol_vbus.const import CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator
 
-from .common import UNIQUE_ID, setup_values
+from .common import UNIQUE_ID, setup_values, withhold_offers
 
 
 def entity(hass: HomeAssistant, platform: str, key: str) -> str:
@@ -122,7 +122,7 @@ async def test_communication_failure_is_a_home_assistant_error(
 ) -> None:
     await setup_values(hass, mx)
     relay = entity(hass, SELECT_DOMAIN, "relay_3_manual_mode")
-    mx.faults.never_offer_bus = True
+    await withhold_offers(mx)
     with pytest.raises(HomeAssistantError) as excinfo:
         await hass.services.async_call(
             SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True

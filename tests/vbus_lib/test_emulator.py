@@ -780,6 +780,8 @@ async def test_never_offer_bus_and_offer_loop() -> None:
         client = await Client.open(emulator)
         await client.start()
         assert not controller.offer_bus()
+        await within(controller.wait_for_withheld(3))  # the one above, then two of the loop
+        assert (controller.offers, controller.withheld) == (0, 3)
         faults.never_offer_bus = False
         await within(controller.wait_for_offers(3))
         assert is_offer(await client.frame(is_offer))

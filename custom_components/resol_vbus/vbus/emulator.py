@@ -964,6 +964,7 @@ class ControllerSimulator:
         self.on_release: Callable[[], None] = _nothing
         self.received: deque[Datagram] = deque(maxlen=1024)
         self.offers = 0
+        self.withheld = 0  # offers not sent because of ``faults.never_offer_bus``
         self.ignored = 0
         self.received_total = 0
         self._master: int | None = None
@@ -1005,7 +1006,11 @@ class ControllerSimulator:
 
     def offer_bus(self) -> bool:
         """Broadcast a bus offer now (if the controller is master); return whether it did."""
-        if self._master is not None or self.faults.never_offer_bus:
+        if self._master is not None:
+            return False
+        if self.faults.never_offer_bus:
+            self.withheld += 1
+            self._changes.notify()
             return False
         self._offered_at = asyncio.get_running_loop().time()
         self.offers += 1
@@ -1036,6 +1041,10 @@ class ControllerSimulator:
     async def wait_for_offers(self, count: int) -> None:
         """Wait until ``count`` offers have been sent in total."""
         await self._changes.wait_for(lambda: self.offers >= count)
+
+    async def wait_for_withheld(self, count: int) -> None:
+        """Wait until ``never_offer_bus`` has held back ``count`` offers in total."""
+        await self._changes.wait_for(lambda: self.withheld >= count)
 
     async def wait_for_received(self, count: int) -> None:
         """Wait until ``count`` datagrams addressed to the controller have arrived in total."""

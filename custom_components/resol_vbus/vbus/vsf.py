@@ -4,7 +4,8 @@
 library's compact, JSON-serialisable form (:data:`CompactSpec`), the same form the bundled
 ``spec.json.gz`` holds. :class:`~.specification.Specification` is built from that form.
 
-The compact form uses lists only, so that the JSON stays small and loads quickly. Its keys:
+The compact form is made of rows (lists, not objects), so that the JSON stays small and loads
+quickly. Its keys:
 
 * ``format`` (2) and ``datecode`` (YYYYMMDD);
 * ``texts``: the string table of all localized names;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from unittest.mock import patch
 
@@ -16,26 +17,53 @@ from custom_components.resol_vbus.vbus.session import Backoff
 from .common import UNIQUE_ID, entry_data, mx_controller, mx_heat_meter, wait_for_packets
 
 
+class _Complaints(logging.Handler):
+    """What Home Assistant logs about the integration's use of its API during one test.
+
+    Its frame helper only logs the use of a deprecated API (a year or so before the API goes
+    away), and its core only logs misuse such as removing a listener that already ran. Each such
+    message fails the test, so the latest lane notices a deprecation in the release that makes it.
+    """
+
+    LOGGERS = ("homeassistant.core", "homeassistant.helpers.frame")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name in self.LOGGERS and DOMAIN in (message := record.getMessage()):
+            self.messages.append(message)
+
+
+COMPLAINTS = pytest.StashKey[_Complaints]()
+
+
+# Hooks, not a fixture: Home Assistant logs some of these while the hass fixture is torn down,
+# after every fixture of this file has ended.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Collect Home Assistant's complaints from the start of the test's setup."""
+    item.stash[COMPLAINTS] = complaints = _Complaints()
+    logging.getLogger().addHandler(complaints)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Fail the test if Home Assistant complained at any point until the end of its teardown."""
+    complaints = item.stash[COMPLAINTS]
+    try:
+        result = yield
+    finally:
+        logging.getLogger().removeHandler(complaints)
+    assert complaints.messages == []
+    return result
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load integrations from custom_components/ in every test."""
-
-
-@pytest.fixture(autouse=True)
-def no_deprecated_api_use(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Fail a test in which the integration uses an API that Home Assistant reports as deprecated.
-
-    Home Assistant's frame helper only logs such use, a year or so before the API goes away;
-    this makes the latest lane notice it the day a new release deprecates something.
-    """
-    yield
-    reports = [
-        record.getMessage()
-        for record in (*caplog.get_records("setup"), *caplog.get_records("call"))
-        if record.name == "homeassistant.helpers.frame"
-        and f"custom integration '{DOMAIN}'" in record.getMessage()
-    ]
-    assert reports == []
 
 
 @pytest.fixture

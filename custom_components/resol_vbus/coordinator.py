@@ -169,7 +169,8 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
             self.session.subscribe(self._handle_frame),
             self.session.add_state_listener(self._handle_state),
             async_track_time_interval(self.hass, self._check_stale, STALE_CHECK_INTERVAL),
-            self.hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, self._handle_hass_stop),
+            # Not async_listen_once: removing a listener that already ran is an error.
+            self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, self._handle_hass_stop),
         ]
         self.session.start(self._spawn)
         try:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from homeassistant.components.config import device_registry as config_device_registry
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -114,15 +115,17 @@ async def test_only_devices_that_are_gone_can_be_removed(
     client = await hass_ws_client(hass)
     entry_id = init_integration.entry_id
 
+    # What the frontend sends: Home Assistant 2026.10 (one config entry per device) replaced
+    # remove_config_entry with remove.
+    command: dict[str, str] = (
+        {"type": "config/device_registry/remove"}
+        if hasattr(config_device_registry, "websocket_remove_device")
+        else {"type": "config/device_registry/remove_config_entry", "config_entry_id": entry_id}
+    )
+
     async def remove(identifier: str) -> bool:
         found = device(hass, entry_id, (DOMAIN, identifier))
-        await client.send_json_auto_id(
-            {
-                "type": "config/device_registry/remove_config_entry",
-                "config_entry_id": entry_id,
-                "device_id": found.id,
-            }
-        )
+        await client.send_json_auto_id({**command, "device_id": found.id})
         return (await client.receive_json())["success"]
 
     controller = f"{UNIQUE_ID}_00_7E11"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import pytest
@@ -15,10 +16,12 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
+from custom_components.resol_vbus import async_remove_config_entry_device
 from custom_components.resol_vbus.const import CONF_WRITE_LIMIT, DOMAIN
+from custom_components.resol_vbus.values import ValuesCoordinator
 from custom_components.resol_vbus.vbus.emulator import Emulator
 
-from .common import UNIQUE_ID, setup_values, withhold_offers
+from .common import UNIQUE_ID, device, mx_controller, setup_values, withhold_offers
 
 
 def entity(hass: HomeAssistant, platform: str, key: str) -> str:
@@ -169,3 +172,45 @@ async def test_settings_without_effect_start_disabled(
     assert {key: by for key, by in value_entities.items() if by is not None} == dict.fromkeys(
         disabled, er.RegistryEntryDisabler.INTEGRATION
     )
+
+
+async def test_a_removed_controller_that_sends_again_is_set_up_once_with_its_values(
+    hass: HomeAssistant, mx: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = await setup_values(hass, mx)
+    entry = values.config_entry
+    coordinator = entry.runtime_data
+    manager = coordinator.values
+    # The controller stops sending for a minute, and the user removes it.
+    now = [coordinator._clock()]
+    coordinator._clock = lambda: now[0]
+    now[0] += 61
+    coordinator._check_stale()
+    controller = device(hass, entry.entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E11"))
+    assert await async_remove_config_entry_device(hass, entry, controller)
+    assert manager.controllers == {}
+
+    # It sends again. A platform that registers while its values are read (as at start-up, when
+    # the first packet can come before the platforms are set up) sees it once, with its values.
+    seen: list[dict[str, int] | None] = []
+    added = asyncio.Event()
+
+    def platform(new: ValuesCoordinator) -> None:
+        seen.append(new.data)
+        added.set()
+
+    read = ValuesCoordinator.async_refresh
+
+    async def read_while_a_platform_registers(self: ValuesCoordinator) -> None:
+        remove = manager.async_add_controller_callback(platform)
+        self.config_entry.async_on_unload(remove)
+        await read(self)
+
+    monkeypatch.setattr(ValuesCoordinator, "async_refresh", read_while_a_platform_registers)
+    coordinator._handle_frame(mx_controller())
+    async with asyncio.timeout(10):
+        await added.wait()
+    await hass.async_block_till_done()
+    assert seen == [values.data]
+    assert list(manager.controllers) == [0x7E11]
+    assert manager.controllers[0x7E11] is not values

@@ -310,11 +310,14 @@ class ValuesManager:
     async def _async_add_controller(self, key: PacketKey) -> None:
         catalog = await self._detect_catalog(key.source)
         if catalog is None:
-            return
+            return  # stays "detecting": no new attempt for each packet
         values = ValuesCoordinator(self.hass, self.entry, self.engine, catalog, key)
-        self.controllers[key.source] = values
         # Read first: whether a setting has an effect decides whether its entity starts enabled.
+        # Only then is the controller listed, so that a platform that registers its callback
+        # meanwhile creates the entities once, after the read, like the others.
         await values.async_refresh()
+        self.controllers[key.source] = values
+        self._detecting.discard(key.source)  # if the user removes it, it can come back
         for controller_callback in list(self._callbacks):
             controller_callback(values)
 

@@ -22,6 +22,7 @@ from custom_components.resol_vbus.const import (
     CONNECTION_LOCAL,
     DOMAIN,
 )
+from custom_components.resol_vbus.coordinator import STALE_MINIMUM
 from custom_components.resol_vbus.vbus.parameters import OFFER_FRESH, Timing
 from custom_components.resol_vbus.vbus.protocol import Packet
 from custom_components.resol_vbus.vbus.recording import (
@@ -154,6 +155,16 @@ async def setup_values(
         patcher.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
         assert await hass.config_entries.async_setup(entry.entry_id)
         return await wait_for_values(hass, entry)
+
+
+def let_packets_go_stale(coordinator: VBusCoordinator) -> None:
+    """Move the coordinator's clock past the stale limit: every packet kind it knows goes stale.
+
+    The clock stays there, so packets handled afterwards count as sent again.
+    """
+    later = coordinator._clock() + STALE_MINIMUM + 1
+    coordinator._clock = lambda: later
+    coordinator._check_stale()
 
 
 async def withhold_offers(emulator: Emulator) -> None:

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.resol_vbus.const import CONF_LANGUAGE, CONF_MIN_INTERVAL, DOMAIN
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
 
-from .common import UNIQUE_ID, device, mx_controller
+from .common import UNIQUE_ID, device, let_packets_go_stale, mx_controller
 
 if TYPE_CHECKING:
     from pytest_homeassistant_custom_component.typing import WebSocketGenerator
@@ -132,11 +132,7 @@ async def test_only_devices_that_are_gone_can_be_removed(
     assert not await remove(UNIQUE_ID)
     assert not await remove(controller)  # still sending: it would only come back
     coordinator = init_integration.runtime_data
-    now = [1000.0]
-    coordinator._clock = lambda: now[0]
-    coordinator._handle_frame(mx_controller())
-    now[0] += 61
-    coordinator._check_stale()
+    let_packets_go_stale(coordinator)
     assert await remove(controller)
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry_id)
     assert (DOMAIN, controller) not in {i for d in devices for i in d.identifiers}

@@ -21,7 +21,14 @@ from custom_components.resol_vbus.const import CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.values import ValuesCoordinator
 from custom_components.resol_vbus.vbus.emulator import Emulator
 
-from .common import UNIQUE_ID, device, mx_controller, setup_values, withhold_offers
+from .common import (
+    UNIQUE_ID,
+    device,
+    let_packets_go_stale,
+    mx_controller,
+    setup_values,
+    withhold_offers,
+)
 
 
 def entity(hass: HomeAssistant, platform: str, key: str) -> str:
@@ -182,10 +189,7 @@ async def test_a_removed_controller_that_sends_again_is_set_up_once_with_its_val
     coordinator = entry.runtime_data
     manager = coordinator.values
     # The controller stops sending for a minute, and the user removes it.
-    now = [coordinator._clock()]
-    coordinator._clock = lambda: now[0]
-    now[0] += 61
-    coordinator._check_stale()
+    let_packets_go_stale(coordinator)
     controller = device(hass, entry.entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E11"))
     assert await async_remove_config_entry_device(hass, entry, controller)
     assert manager.controllers == {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 
 
 async def cancel_and_wait(task: asyncio.Task[object] | asyncio.Task[None] | None) -> None:
@@ -13,3 +15,12 @@ async def cancel_and_wait(task: asyncio.Task[object] | asyncio.Task[None] | None
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def reset_connection(writer: asyncio.StreamWriter) -> None:
+    """Close with RST instead of FIN (linger 0), as a rebooting device or a firewall does."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()

@@ -53,8 +53,6 @@ import logging
 import math
 import re
 import signal
-import socket
-import struct
 import sys
 import zlib
 from abc import ABC, abstractmethod
@@ -66,7 +64,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, Self
 
-from .aio import cancel_and_wait
+from .aio import cancel_and_wait, reset_connection
 from .catalog import catalog_for
 from .discovery import DeviceInformation, DeviceInformationServer, DiscoveryResponder
 from .errors import EmulatorError, RecordingError
@@ -1288,11 +1286,8 @@ class _Connection:
         if partial and faults.cut_mid_frame and self.channel is not None:
             self._write(self.channel.partial_frame())
         self.closed = True
-        if faults.hard_close:  # linger 0: the close sends RST instead of FIN
-            sock = self.writer.get_extra_info("socket")
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.writer.transport.abort()
+        if faults.hard_close:
+            reset_connection(self.writer)
         else:
             self.writer.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
@@ -13,7 +14,7 @@ from homeassistant.const import ATTR_ENTITY_ID, EVENT_HOMEASSISTANT_STOP, STATE_
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
@@ -24,9 +25,11 @@ from .common import (
     entry_data,
     mx_controller,
     setup_values,
+    wait_for_packets,
     wait_for_state,
     withhold_offers,
 )
+from .vbus_lib.faultproxy import Failure, FaultProxy, Step
 
 TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
 
@@ -133,7 +136,7 @@ async def test_silent_link_is_detected_by_the_watchdog(
             lambda state, reason: state == SessionState.DISCONNECTED and reasons.append(str(reason))
         )
         await wait_for_state(session, SessionState.DISCONNECTED)
-        assert reasons[0] == "No data from the device for 0.3 s"
+        assert reasons[0] == "No VBus data from the device for 0.3 s"
         await wait_for_state(session, SessionState.CONNECTED)
         assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -253,3 +256,119 @@ async def test_firmware_update_between_lookup_and_write(
         assert "kept changing" in excinfo.value.translation_placeholders["error"]
         assert store.writes == []
         assert hass.states.get(relay).state == "auto"
+
+
+# -- network failures at every step (fault-injecting proxy in front of the emulator) ------------
+
+NETWORK_FAILURES = (Failure.RESET, Failure.EOF, Failure.GARBAGE)
+SESSION_STEPS = (Step.GREETING, Step.CONNECT, Step.PASS, Step.CHANNEL, Step.DATA)
+
+
+@pytest.fixture
+async def vbusnet_proxy(socket_enabled: None) -> AsyncIterator[FaultProxy]:
+    """VBus.net (every handshake command the session sends) behind a fault-injecting proxy."""
+    async with (
+        Emulator(
+            personality=Personality.VBUSNET,
+            channels={1: StaticSource(mx_controller())},
+            offer_interval=None,
+        ) as emulator,
+        FaultProxy(emulator.port) as proxy,
+    ):
+        yield proxy
+
+
+def vbusnet_entry(hass: HomeAssistant, proxy: FaultProxy) -> MockConfigEntry:
+    data = entry_data(proxy.port, connection="vbusnet", via_tag="mylogger", channel=1)
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="vbusnet-mylogger-1", data=data)
+    entry.add_to_hass(hass)
+    return entry
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("failure", NETWORK_FAILURES)
+@pytest.mark.parametrize("step", SESSION_STEPS)
+async def test_a_failure_at_setup_is_retried_until_it_passes(
+    hass: HomeAssistant,
+    vbusnet_proxy: FaultProxy,
+    fast_reconnect: None,
+    caplog: pytest.LogCaptureFixture,
+    step: Step,
+    failure: Failure,
+) -> None:
+    """One failure at any step: the entry still loads (the session retried by itself)."""
+    vbusnet_proxy.arm(step, failure)
+    entry = vbusnet_entry(hass, vbusnet_proxy)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    assert vbusnet_proxy.injected == 1
+    assert errors_logged(caplog) == []
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("failure", NETWORK_FAILURES)
+@pytest.mark.parametrize("step", SESSION_STEPS)
+async def test_a_lasting_failure_at_setup_asks_to_retry(
+    hass: HomeAssistant,
+    vbusnet_proxy: FaultProxy,
+    fast_reconnect: None,
+    caplog: pytest.LogCaptureFixture,
+    step: Step,
+    failure: Failure,
+) -> None:
+    """Every attempt fails: setup is retried later (not an error), without a traceback."""
+    vbusnet_proxy.arm(step, failure, times=10**6)
+    entry = vbusnet_entry(hass, vbusnet_proxy)
+    with pytest.MonkeyPatch.context() as patcher:
+        patcher.setattr("custom_components.resol_vbus.coordinator.SETUP_TIMEOUT", 0.5)
+        assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert entry.reason.startswith("Could not connect to the VBus device: ")
+    assert f"({step})" in entry.reason
+    assert errors_logged(caplog) == []
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+@pytest.mark.parametrize("failure", NETWORK_FAILURES)
+async def test_entities_recover_by_themselves_after_failed_reconnects(
+    hass: HomeAssistant,
+    vbusnet_proxy: FaultProxy,
+    fast_reconnect: None,
+    caplog: pytest.LogCaptureFixture,
+    failure: Failure,
+) -> None:
+    """The logger reboots; the first reconnects fail at PASS; the entities come back alone."""
+    caplog.set_level(logging.INFO, logger="custom_components.resol_vbus")
+    entry = vbusnet_entry(hass, vbusnet_proxy)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for_packets(entry.runtime_data, 1)
+    await hass.async_block_till_done()
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, "vbusnet-mylogger-1_01_0010_7E11_10_0100_000_2_0"
+    )
+    assert entity_id is not None
+    assert hass.states.get(entity_id).state == "1.9"
+    session = entry.runtime_data.session
+    vbusnet_proxy.arm(Step.PASS, failure, times=3)
+    unavailable = async_capture_events(hass, "state_changed")
+    vbusnet_proxy.reset_all()
+    await wait_for_state(session, SessionState.DISCONNECTED)
+    await wait_for_state(session, SessionState.CONNECTED)
+    await hass.async_block_till_done()
+    assert vbusnet_proxy.injected == 3
+    assert hass.states.get(entity_id).state == "1.9"
+    shown = [
+        event.data["new_state"].state
+        for event in unavailable
+        if event.data["entity_id"] == entity_id
+    ]
+    assert shown == [STATE_UNAVAILABLE, "1.9"]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("custom_components")]
+    assert len([m for m in messages if m.startswith("Lost connection")]) == 1
+    assert len([m for m in messages if m.startswith("Connection to")]) == 1
+    assert errors_logged(caplog) == []
+    assert await hass.config_entries.async_unload(entry.entry_id)

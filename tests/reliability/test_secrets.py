@@ -111,6 +111,35 @@ async def test_a_device_that_echoes_the_password(evidence: Evidence) -> None:
     assert device.lines == [f"CONNECT {VIA_TAG}", f"PASS {TYPO}", "QUIT"]
 
 
+@pytest.mark.parametrize(
+    ("password", "echo"),
+    [
+        (TYPO, TYPO.upper()),
+        (TYPO, TYPO.lower()),
+        (TYPO, TYPO.swapcase()),
+        (f"  {TYPO}\t", TYPO),  # the device strips what the user's paste added
+        (f"  {TYPO}\t", f"  {TYPO.upper()} "),
+    ],
+)
+async def test_a_device_that_echoes_the_password_altered(
+    evidence: Evidence, password: str, echo: str
+) -> None:
+    """Redaction does not depend on the letter case or the whitespace around the secret."""
+    replies = {
+        "CONNECT": f"+OK: hello {VIA_TAG.upper()}\r\n".encode(),
+        "PASS": f"-ERROR: wrong password {echo}; via {VIA_TAG.upper()}\r\n".encode(),
+    }
+    async with ScriptedDevice(replies=replies) as device:
+        settings = ConnectionConfig(
+            host="127.0.0.1", port=device.port, password=password, via_tag=VIA_TAG
+        )
+        err = await expect_error(evidence, AuthenticationError, lambda: connect(settings))
+        await device.wait_finished()
+    assert err.reply.startswith("-ERROR: wrong password ")
+    assert err.reply.endswith("; via ***")
+    assert TYPO.casefold() not in err.reply.casefold()
+
+
 class States:
     """A state listener that can be waited on."""
 

@@ -385,7 +385,7 @@ async def test_watchdog_treats_a_silent_link_as_dead() -> None:
         assert 0.8 <= backoff <= 1.2
         assert session.state == SessionState.DISCONNECTED
         assert isinstance(session.last_error, VBusTimeoutError)
-        assert str(session.last_error) == "No data from the device for 60 s"
+        assert str(session.last_error) == "No VBus data from the device for 60 s"
         await session.stop()
 
 

@@ -27,6 +27,10 @@ class VBusTimeoutError(VBusConnectionError):
     """The device did not answer (or stopped sending data) in time."""
 
 
+class UnexpectedReplyError(VBusConnectionError):
+    """The device's answer is not VBus over TCP (no line break, a flood of reply lines)."""
+
+
 class HandshakeError(VBusError):
     """The device answered a handshake command with a ``-`` line.
 

@@ -35,8 +35,10 @@ from .errors import (
     DataModeRejectedError,
     HandshakeError,
     NoDataError,
+    UnexpectedReplyError,
     UnknownCommandError,
     VBusConnectionError,
+    VBusError,
     VBusTimeoutError,
     ViaTagRejectedError,
 )
@@ -57,6 +59,8 @@ MAX_LINE: Final = 4096
 MAX_REPLY: Final = 65536  # bytes of ``*`` lines one command may get (a DL3 sends about 100)
 READ_SIZE: Final = 65536
 _CHANNEL_LINE: Final = re.compile(r"^\*(\d{1,9}):(.*)$")
+# A line ends at CR or LF; a run of them (empty lines, skipped anyway) is consumed in one step.
+_LINE_BREAK: Final = re.compile(rb"[\r\n]+")
 # What a command argument may hold: one line of Latin-1 (the devices' character set).
 _SENDABLE: Final = re.compile(r"[^\r\n\u0100-\U0010ffff]*")
 
@@ -103,10 +107,15 @@ class ConnectionConfig:
     reply_timeout: float = 10.0
 
     def redact(self, text: str) -> str:
-        """``text`` with the password and via tag replaced by ``***``."""
+        """``text`` with the password and via tag replaced by ``***``.
+
+        Whatever the far end echoes: in any letter case, and also without the whitespace
+        around a secret (a device may strip it).
+        """
         for secret in (self.password, self.via_tag):
-            if secret:
-                text = text.replace(secret, "***")
+            for variant in sorted({secret or "", (secret or "").strip()}, key=len, reverse=True):
+                if variant:
+                    text = re.sub(re.escape(variant), "***", text, flags=re.IGNORECASE)
         return text
 
 
@@ -130,12 +139,23 @@ class ConnectionStats:
 
 
 class _Lines:
-    """Reads CR/LF-terminated handshake lines and keeps what follows them."""
+    """Reads CR/LF-terminated handshake lines and keeps what follows them.
+
+    Linear in its input: a line is found by scanning from where the previous one ended, and
+    consumed bytes are dropped only when more must be read (a flood of line breaks costs one
+    scan, not one copy of the buffer per line).
+    """
 
     def __init__(self, reader: asyncio.StreamReader, config: ConnectionConfig) -> None:
         self.reader = reader
         self._config = config
-        self.buffer = b""
+        self._buffer = bytearray()
+        self._start = 0  # the bytes before this offset are consumed
+
+    @property
+    def buffer(self) -> bytes:
+        """What arrived after the last line read (the first bytes of data mode)."""
+        return bytes(self._buffer[self._start :])
 
     async def line(self, step: Step, deadline: float) -> str:
         """The next non-empty line; it must be complete by ``deadline`` (event-loop time).
@@ -144,26 +164,38 @@ class _Lines:
         and then must not keep the handshake waiting forever.
         """
         while True:
-            match = re.search(rb"\r\n|[\r\n]", self.buffer)
+            match = _LINE_BREAK.search(self._buffer, self._start)
             if match is not None:
-                line, self.buffer = self.buffer[: match.start()], self.buffer[match.end() :]
+                line = self._buffer[self._start : match.start()]
+                self._start = match.end()
                 text = line.decode("latin-1").strip()
                 if text:
                     return text
                 continue
-            if len(self.buffer) > MAX_LINE:
+            del self._buffer[: self._start]
+            self._start = 0
+            if len(self._buffer) > MAX_LINE:
                 msg = f"The device sent no line break in {MAX_LINE} bytes ({step})"
-                raise VBusConnectionError(msg)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    chunk = await self.reader.read(READ_SIZE)
-            except TimeoutError as err:
-                msg = f"The device did not answer within {self._config.reply_timeout:g} s ({step})"
-                raise VBusTimeoutError(msg) from err
-            if not chunk:
-                msg = f"The device closed the connection ({step})"
-                raise VBusConnectionError(msg)
-            self.buffer += chunk
+                raise UnexpectedReplyError(msg)
+            self._buffer += await self._read(step, deadline)
+
+    async def _read(self, step: Step, deadline: float) -> bytes:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await self.reader.read(READ_SIZE)
+        except TimeoutError as err:
+            msg = f"The device did not answer within {self._config.reply_timeout:g} s ({step})"
+            raise VBusTimeoutError(msg) from err
+        except OSError as err:  # reset, broken pipe, TLS failure ...
+            msg = f"The connection broke during the handshake ({step}): {_reason(err)}"
+            raise VBusConnectionError(msg) from err
+        if not chunk:
+            msg = f"The device closed the connection ({step})"
+            raise VBusConnectionError(msg)
+        # A read from the stream's buffer does not yield: let the event loop run between reads,
+        # so that a flood costs the loop at most one read's work at a time.
+        await asyncio.sleep(0)
+        return chunk
 
 
 class VBusConnection:
@@ -204,11 +236,13 @@ class VBusConnection:
             try:
                 data = await self._reader.read(READ_SIZE)
             except OSError as err:
-                msg = f"The connection broke: {err}"
+                msg = f"The connection broke: {_reason(err)}"
                 raise VBusConnectionError(msg) from err
             if not data:
                 msg = "The device closed the connection"
                 raise VBusConnectionError(msg)
+        # A read from the stream's buffer does not yield: let the event loop run between reads.
+        await asyncio.sleep(0)
         frames = self.receiver.feed(data)
         stats, rx = self.stats, self.receiver.stats
         stats.bytes, stats.frames = rx.bytes, rx.frames
@@ -223,7 +257,7 @@ class VBusConnection:
             self._writer.write(frame.encode())
             await self._writer.drain()
         except OSError as err:
-            msg = f"The connection broke while sending: {err}"
+            msg = f"The connection broke while sending: {_reason(err)}"
             raise VBusConnectionError(msg) from err
 
     async def close(self) -> None:
@@ -263,11 +297,24 @@ async def _open(config: ConnectionConfig) -> tuple[asyncio.StreamReader, asyncio
         msg = f"Timed out connecting to {config.host}:{config.port}"
         raise VBusTimeoutError(msg) from err
     except ssl.SSLError as err:
-        msg = f"TLS with {config.host}:{config.port} failed: {err.reason or err}"
+        msg = f"TLS with {config.host}:{config.port} failed: {_reason(err)}"
         raise VBusConnectionError(msg) from err
     except OSError as err:
-        msg = f"Cannot connect to {config.host}:{config.port}: {err.strerror or err}"
+        msg = f"Cannot connect to {config.host}:{config.port}: {_reason(err)}"
         raise VBusConnectionError(msg) from err
+    except UnicodeError as err:  # a host name that is no valid DNS name (a label too long)
+        msg = f"Cannot connect to {config.host}:{config.port}: invalid host name"
+        raise VBusConnectionError(msg) from err
+
+
+def _reason(err: BaseException) -> str:
+    """A short text for an I/O error (``str()`` of some is empty, e.g. a bare reset)."""
+    reason = getattr(err, "reason", None)  # ssl.SSLError's short text (absent on some)
+    if isinstance(err, ssl.SSLError) and reason:
+        return str(reason)
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__
 
 
 class _Handshake:
@@ -292,12 +339,18 @@ class _Handshake:
             self.writer.write(text.encode("latin-1") + b"\r\n")
             await self.writer.drain()
         except OSError as err:
-            msg = f"The connection broke during the handshake ({step}): {err}"
+            msg = f"The connection broke during the handshake ({step}): {_reason(err)}"
             raise VBusConnectionError(msg) from err
         return await self.replies(step)
 
     async def replies(self, step: Step) -> list[str]:
-        """Collect ``*`` lines until a ``+`` line; raise the step's error on a ``-`` line."""
+        """Collect ``*`` lines until a ``+`` line; raise the step's error on a ``-`` line.
+
+        Lines are classified by their first character only, as the reference client does: a
+        line that starts with none of ``+``, ``-`` and ``*`` is skipped (only an explicit
+        ``-`` reply is a rejection). The whole reply must arrive within ``reply_timeout`` and
+        hold at most ``MAX_REPLY`` bytes of lines.
+        """
         payload: list[str] = []
         size = 0
         # One deadline for the whole reply of a step, however its bytes are spread out.
@@ -306,18 +359,18 @@ class _Handshake:
             line = await self.lines.line(step, deadline)
             if line.startswith("+"):
                 return payload
+            size += len(line)
+            if size > MAX_REPLY:
+                msg = f"The device sent more than {MAX_REPLY} bytes of reply lines ({step})"
+                raise UnexpectedReplyError(msg)
             if line.startswith("*"):
                 payload.append(line)
-                size += len(line)
-                if size > MAX_REPLY:
-                    msg = f"The device sent more than {MAX_REPLY} bytes of reply lines ({step})"
-                    raise VBusConnectionError(msg)
-                continue
-            reply = self.config.redact(line)
-            _LOGGER.debug("Device rejected %s: %s", step.value, reply)
-            if line.startswith("-") and "unknown command" in line.lower():
-                raise UnknownCommandError(step, reply)
-            raise _STEP_ERRORS.get(step, HandshakeError)(step, reply)
+            elif line.startswith("-"):
+                reply = self.config.redact(line)
+                _LOGGER.debug("Device rejected %s: %s", step.value, reply)
+                if "unknown command" in line.lower():
+                    raise UnknownCommandError(step, reply)
+                raise _STEP_ERRORS.get(step, HandshakeError)(step, reply)
 
     async def quit(self) -> None:
         """Say goodbye politely (text mode only)."""
@@ -359,6 +412,10 @@ async def _handshaking(config: ConnectionConfig) -> AsyncIterator[_Handshake]:
     except HandshakeError:
         await handshake.quit()
         raise
+    except (OSError, EOFError) as err:  # a safety net: the steps convert what they expect
+        await _close(writer)
+        msg = f"The connection broke during the handshake: {_reason(err)}"
+        raise VBusConnectionError(msg) from err
     except BaseException:
         await _close(writer)
         raise
@@ -374,6 +431,8 @@ async def connect(
     if config.raw:
         reader, writer = await _open(config)
         return VBusConnection(reader, writer, channel=config.channel or 0, clock=clock)
+    # Every step has its own deadline (reply_timeout), so the handshake as a whole ends within
+    # connect_timeout + (number of steps) × reply_timeout.
     async with _handshaking(config) as handshake:
         await _authenticate(handshake)
         channels = await _channel_list(handshake) if list_channels else ()
@@ -648,6 +707,11 @@ class VBusSession:
     # -- the loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Connect, pump, reconnect: until stopped or the configuration is rejected.
+
+        It never ends with an exception: every failure other than a configuration rejection
+        (an explicit ``-`` reply to PASS, CONNECT or CHANNEL) is retried after the backoff.
+        """
         attempt = 0
         while True:
             try:
@@ -656,8 +720,13 @@ class VBusSession:
                 _LOGGER.debug("Not retrying: %s", err)
                 self._set_state(SessionState.FAILED, err)
                 return
-            except (VBusConnectionError, HandshakeError) as err:
+            except VBusError as err:
                 self._set_state(SessionState.DISCONNECTED, err)
+                await self._sleep(self.backoff.delay(attempt, self._rng))
+                attempt += 1
+                continue
+            except Exception as err:  # noqa: BLE001 - a bug must not end the session for good
+                self._set_state(SessionState.DISCONNECTED, self._unexpected(err))
                 await self._sleep(self.backoff.delay(attempt, self._rng))
                 attempt += 1
                 continue
@@ -674,6 +743,17 @@ class VBusSession:
             self._set_state(SessionState.DISCONNECTED, reason)
             await self._sleep(self.backoff.delay(attempt, self._rng))
             attempt += 1
+
+    def _unexpected(self, err: Exception) -> VBusConnectionError:
+        """Log an error that no code path expects (a bug) once, with its traceback."""
+        _LOGGER.error(
+            "Unexpected error on the connection to %s:%d; reconnecting",
+            self.config.host,
+            self.config.port,
+            exc_info=err,
+        )
+        msg = f"Unexpected error: {self.config.redact(_reason(err))}"
+        return VBusConnectionError(msg)
 
     def _add_totals(self, stats: ConnectionStats) -> None:
         totals = self._totals
@@ -694,14 +774,17 @@ class VBusSession:
         try:
             while True:
                 frames = await connection.read_frames()
-                self._last_rx = self._clock()
+                if frames:  # junk does not count: a link that sends only junk is dead too
+                    self._last_rx = self._clock()
                 for frame in frames:
                     self._dispatch(frame)
         except VBusConnectionError as err:
             if self._silent:
-                msg = f"No data from the device for {self.watchdog_timeout:g} s"
+                msg = f"No VBus data from the device for {self.watchdog_timeout:g} s"
                 return VBusTimeoutError(msg)
             return err
+        except Exception as err:  # noqa: BLE001 - a bug must not end the session for good
+            return self._unexpected(err)
         finally:
             await cancel_and_wait(watchdog)
 
@@ -713,7 +796,7 @@ class VBusSession:
                 _LOGGER.exception("Error in a VBus frame listener")
 
     async def _watch(self, connection: VBusConnection) -> None:
-        """Abort the connection when no byte arrived for ``watchdog_timeout`` seconds."""
+        """Abort the connection when no valid frame arrived for ``watchdog_timeout`` seconds."""
         while True:
             remaining = self._last_rx + self.watchdog_timeout - self._clock()
             if remaining <= 0:

@@ -1,0 +1,234 @@
+"""Every I/O failure at every step is a connection failure, and the session outlives it.
+
+A fault-injecting proxy (:mod:`.faultproxy`) sits between the client and the emulator and
+replaces, at one step of one connection, what the device sends with a reset, an end of stream,
+silence, garbage or a flood. Whatever the step and the failure: ``connect()`` raises the
+library's :class:`VBusConnectionError` (never an ``OSError``, never a configuration error), and
+a :class:`VBusSession` reports the loss once, reconnects by itself and delivers frames again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from custom_components.resol_vbus.vbus import session as session_module
+from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.errors import (
+    UnexpectedReplyError,
+    VBusConnectionError,
+    VBusTimeoutError,
+)
+from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
+from custom_components.resol_vbus.vbus.receiver import MAX_BUFFER
+from custom_components.resol_vbus.vbus.session import (
+    Backoff,
+    ConnectionConfig,
+    SessionState,
+    VBusSession,
+    connect,
+)
+
+from .faultproxy import GARBAGE, HANDSHAKE_STEPS, Failure, FaultProxy, Step
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+PACKET = Packet(0x0010, 0x7E11, 0x0100, bytes(range(100)))
+RELEASE = Datagram(0x7E11, 0x0020, 0x0600)
+#: Short enough that silence costs little, long enough for a loaded machine's good attempts.
+REPLY_TIMEOUT = 0.5
+WATCHDOG = 0.5
+FAILURES = list(Failure)
+
+
+def expected_error(step: Step, failure: Failure) -> type[VBusConnectionError]:
+    """The exact error type ``failure`` at ``step`` must become."""
+    if failure in (Failure.RESET, Failure.EOF):
+        return VBusConnectionError
+    if failure == Failure.GARBAGE and step in HANDSHAKE_STEPS:
+        return UnexpectedReplyError  # 4 KiB without a line break
+    return VBusTimeoutError  # silence: the step's deadline, or the watchdog in data mode
+
+
+@asynccontextmanager
+async def vbusnet() -> AsyncIterator[tuple[Emulator, FaultProxy, ConnectionConfig]]:
+    """VBus.net (every handshake command) behind the proxy: channel 1 sends PACKET once."""
+    async with (
+        Emulator(
+            personality=Personality.VBUSNET,
+            channels={1: StaticSource(PACKET)},
+            offer_interval=None,
+        ) as emulator,
+        FaultProxy(emulator.port) as proxy,
+    ):
+        config = ConnectionConfig(
+            host="127.0.0.1",
+            port=proxy.port,
+            password="vbus",
+            via_tag="mylogger",
+            channel=1,
+            reply_timeout=REPLY_TIMEOUT,
+        )
+        yield emulator, proxy, config
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("step", HANDSHAKE_STEPS)
+async def test_connect_turns_every_failure_into_a_connection_error(
+    step: Step, failure: Failure
+) -> None:
+    async with vbusnet() as (_emulator, proxy, config):
+        proxy.arm(step, failure)
+        with pytest.raises(VBusConnectionError) as excinfo:
+            await connect(config, list_channels=True)
+        assert type(excinfo.value) is expected_error(step, failure)
+        assert f"({step})" in str(excinfo.value)
+        assert proxy.injected == 1
+        # The next connection passes: nothing was left in a broken state.
+        connection = await connect(config, list_channels=True)
+        frames: list[Frame] = []
+        while not frames:
+            frames = await connection.read_frames()
+        assert frames == [Packet(0x0010, 0x7E11, 0x0100, PACKET.frame_data, channel=1)]
+        await connection.close()
+
+
+def recovering_session(config: ConnectionConfig) -> VBusSession:
+    return VBusSession(
+        config,
+        backoff=Backoff(initial=0.01, maximum=0.02),
+        watchdog_timeout=WATCHDOG,
+        healthy_after=1e9,
+    )
+
+
+async def frames_after_loss(session: VBusSession) -> list[Frame]:
+    """The first frame the session delivers after it reported a lost connection."""
+    arrived: asyncio.Queue[Frame] = asyncio.Queue()
+    lost = asyncio.Event()
+    session.add_state_listener(lambda state, _r: state == SessionState.DISCONNECTED and lost.set())
+    session.subscribe(lambda frame: lost.is_set() and arrived.put_nowait(frame))
+    async with asyncio.timeout(20):
+        return [await arrived.get()]
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+@pytest.mark.parametrize("step", [step for step in Step if step != Step.CHANNELLIST])
+async def test_the_session_outlives_every_failure_at_every_step(
+    step: Step, failure: Failure
+) -> None:
+    """The session never sends CHANNELLIST (only the probe does); every other step is here."""
+    async with vbusnet() as (_emulator, proxy, config):
+        proxy.arm(step, failure)
+        session = recovering_session(config)
+        states: list[tuple[SessionState, BaseException | None]] = []
+        session.add_state_listener(lambda state, reason: states.append((state, reason)))
+        frames = asyncio.ensure_future(frames_after_loss(session))
+        session.start()
+        if step == Step.SEND:
+            await session.wait_connected()
+            await session.send(RELEASE)  # e.g. a parameter datagram: the device is gone
+        assert await frames == [Packet(0x0010, 0x7E11, 0x0100, PACKET.frame_data, channel=1)]
+        lost = [reason for state, reason in states if state == SessionState.DISCONNECTED]
+        assert len(lost) == 1
+        assert type(lost[0]) is expected_error(step, failure)
+        assert session.state == SessionState.CONNECTED
+        assert session._task is not None
+        assert not session._task.done()
+        await session.stop()
+
+
+OPEN_FAILURES = {
+    "refused": (
+        ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+        "Cannot connect to {}: Connection refused",
+    ),
+    "host-unreachable": (
+        OSError(errno.EHOSTUNREACH, "No route to host"),
+        "Cannot connect to {}: No route to host",
+    ),
+    "network-unreachable": (
+        OSError(errno.ENETUNREACH, "Network is unreachable"),
+        "Cannot connect to {}: Network is unreachable",
+    ),
+    "host-down": (OSError(errno.EHOSTDOWN, "Host is down"), "Cannot connect to {}: Host is down"),
+    "dns": (
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+        "Cannot connect to {}: Name or service not known",
+    ),
+    "tls": (
+        ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"),
+        "TLS with {} failed: [SSL: WRONG_VERSION_NUMBER] wrong version number",
+    ),
+    "invalid-name": (
+        UnicodeError("encoding with 'idna' codec failed"),
+        "Cannot connect to {}: invalid host name",
+    ),
+    "timeout": (TimeoutError(), "Timed out connecting to {}"),
+}
+
+
+@pytest.mark.parametrize(("error", "message"), OPEN_FAILURES.values(), ids=OPEN_FAILURES)
+async def test_every_failure_to_open_the_connection_is_retried(
+    error: Exception, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vbusnet() as (_emulator, proxy, config):
+        real = asyncio.open_connection
+        failures = [error]
+
+        async def open_connection(*args: Any, **kwargs: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(session_module.asyncio, "open_connection", open_connection)
+        session = recovering_session(config)
+        reasons: list[BaseException | None] = []
+        session.add_state_listener(
+            lambda state, reason: state == SessionState.DISCONNECTED and reasons.append(reason)
+        )
+        session.start()
+        async with asyncio.timeout(20):
+            await session.wait_connected()
+        assert len(reasons) == 1
+        assert type(reasons[0]) is (
+            VBusTimeoutError if isinstance(error, TimeoutError) else VBusConnectionError
+        )
+        assert str(reasons[0]) == message.format(f"127.0.0.1:{proxy.port}")
+        await session.stop()
+
+
+async def test_tls_to_a_plain_device_is_a_connection_error() -> None:
+    """A real TLS handshake with a device that speaks plain text (no injected error)."""
+    async with vbusnet() as (_emulator, proxy, config):
+        context = ssl.create_default_context()
+        with pytest.raises(VBusConnectionError) as excinfo:
+            await connect(replace(config, tls=context))
+        assert str(excinfo.value).startswith(f"TLS with 127.0.0.1:{proxy.port} failed: ")
+
+
+async def test_a_link_that_sends_only_junk_is_dead() -> None:
+    """Bytes are not life: the watchdog counts valid frames."""
+    async with vbusnet() as (_emulator, proxy, config):
+        proxy.arm(Step.STREAM, Failure.GARBAGE)
+        session = recovering_session(config)
+        reasons: list[str] = []
+        session.add_state_listener(
+            lambda state, reason: state == SessionState.DISCONNECTED and reasons.append(str(reason))
+        )
+        session.start()
+        await frames_after_loss(session)
+        assert reasons == [f"No VBus data from the device for {WATCHDOG:g} s"]
+        # All of it is junk but the last MAX_BUFFER bytes, kept in case a frame starts there.
+        assert session.stats.junk_bytes == len(GARBAGE) - MAX_BUFFER
+        await session.stop()

@@ -9,6 +9,7 @@ the frame in progress, frames with bad checksums or unsupported versions are jun
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -16,6 +17,9 @@ from .protocol import SYNC, Frame, decode_framed, frame_length
 
 MAX_BUFFER: Final = 1024
 MAX_REMEMBERED: Final = 256
+# In a run of SYNC bytes each one aborts the frame before it: only the last can start a frame.
+# Skipping the run in one step keeps a SYNC flood as cheap as other junk.
+_SYNC_RUN: Final = re.compile(bytes((SYNC,)) + b"+")
 
 
 @dataclass(slots=True)
@@ -79,6 +83,11 @@ class StreamReceiver:
                 break
             stats.junk_bytes += start - consumed
             consumed = start
+            if start + 1 < size and buf[start + 1] == SYNC:
+                run = _SYNC_RUN.match(buf, start)
+                assert run is not None  # noqa: S101 - buf[start] is SYNC
+                search = run.end() - 1
+                continue
             length = frame_length(buf[start : start + 9])
             if not length or start + length > size:
                 # Incomplete frame: wait for more bytes unless a high byte already aborted it.

@@ -1,11 +1,20 @@
-"""Test doubles for the session tests: a scripted VBus device on loopback and a fake clock."""
+"""Test doubles on loopback: a scripted VBus device, HTTP and UDP peers, and a fake clock."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import dataclass, field
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+from custom_components.resol_vbus.vbus.aio import reset_connection
+from custom_components.resol_vbus.vbus.discovery import QUERY
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -166,3 +175,98 @@ class FakeTime:
             if deadline <= self.now:
                 event.set()
                 self._pending.remove((deadline, event))
+
+
+def free_port(host: str = LOOPBACK, kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port nothing listens on (bound once, then released)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def http_server(
+    response: bytes | None,
+    *,
+    read_request: bool = True,
+    endless: bool = False,
+    reset: bool = False,
+) -> AsyncIterator[int]:
+    """A TCP server that sends ``response`` to every request (``None``: never answers).
+
+    Without ``read_request`` it answers at once; with ``endless`` it repeats ``response`` for
+    as long as the client reads; then it closes, with a reset (RST) when ``reset``.
+    """
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            if read_request:
+                await reader.readuntil(b"\r\n\r\n")
+            if response is None:
+                await asyncio.Event().wait()
+            while True:
+                writer.write(response)
+                await writer.drain()
+                if not endless:
+                    break
+        except ConnectionError:
+            pass  # the client stopped reading (endless)
+        finally:
+            handlers.discard(task)
+            if reset:
+                reset_connection(writer)
+            else:
+                writer.close()
+
+    server = await asyncio.start_server(handle, LOOPBACK, 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for task in list(handlers):
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def repliers(
+    count: int, port: int, datagrams: Sequence[bytes], *, wrong_port: Sequence[bytes] = ()
+) -> AsyncIterator[None]:
+    """UDP sockets on ``127.0.0.1`` … ``127.0.0.<count>``, all on ``port``.
+
+    On each query (to the first), every socket in turn sends ``datagrams`` to the querier, and a
+    socket on another port of 127.0.0.1 sends ``wrong_port``.
+    """
+    loop = asyncio.get_running_loop()
+    others = [
+        (await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(host, port)))[0]
+        for host in (f"127.0.0.{n}" for n in range(2, count + 1))
+    ]
+    stranger, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=(LOOPBACK, 0)
+    )
+
+    class Replier(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.DatagramTransport)
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            assert data == QUERY
+            for sender in (self.transport, *others):
+                for datagram in datagrams:
+                    sender.sendto(datagram, addr)
+            for datagram in wrong_port:
+                stranger.sendto(datagram, addr)
+
+    first, _ = await loop.create_datagram_endpoint(Replier, local_addr=(LOOPBACK, port))
+    try:
+        yield
+    finally:
+        for transport in (first, stranger, *others):
+            transport.close()

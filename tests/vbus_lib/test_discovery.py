@@ -6,10 +6,8 @@ Every query and request goes to 127.0.0.x: tests never send to a real broadcast 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
-from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,12 +28,10 @@ from custom_components.resol_vbus.vbus.discovery import (
 )
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .fakes import LOOPBACK, free_port, http_server, repliers
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-LOOPBACK = "127.0.0.1"
 DL3_TEXT = (
     'vendor = "RESOL"\nproduct = "DL3"\nserial = "001E660300F0"\nversion = "2.1.0"\n'
     'build = "201311280853"\nname = "DL3-001E660300F0"\nfeatures = "vbus,dl2,dl3"\n'
@@ -58,43 +54,6 @@ DL3_INFO = DeviceInformation(
         "features": "vbus,dl2,dl3",
     },
 )
-
-
-def free_port(host: str = LOOPBACK, kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    """A port nothing listens on (bound once, then released)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def http_server(response: bytes | None) -> AsyncIterator[int]:
-    """A TCP server that sends ``response`` to every request (``None``: never answers)."""
-    handlers: set[asyncio.Task[None]] = set()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            if response is None:
-                await asyncio.Event().wait()
-            writer.write(response)
-            await writer.drain()
-        finally:
-            handlers.discard(task)
-            writer.close()
-
-    server = await asyncio.start_server(handle, LOOPBACK, 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        for task in list(handlers):
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
 
 
 def test_parse_device_information() -> None:
@@ -215,22 +174,6 @@ async def test_fetch_falls_back_to_the_next_port() -> None:
         assert await fetch_device_information(LOOPBACK, ports[:2], timeout=2) is None
 
 
-@pytest.mark.parametrize(
-    "response",
-    [
-        b'hello\r\n\r\nproduct = "DL2"',  # not HTTP
-        b'HTTP/1.0 200 OK\r\nproduct = "DL2"',  # no end of header
-        b'HTTP/1.0\r\n\r\nproduct = "DL2"',  # no status
-        b"HTTP/1.1 404 Not Found\r\n\r\n",
-        b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 70000,  # far too long for an information page
-        None,  # never answers
-    ],
-)
-async def test_fetch_failures_give_none(response: bytes | None) -> None:
-    async with http_server(response) as port:
-        assert await fetch_device_information(LOOPBACK, (port,), timeout=0.2) is None
-
-
 async def test_fetch_accepts_http_1_1_answers() -> None:
     async with http_server(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n" + DL3_TEXT.encode()) as port:
         assert await fetch_device_information(LOOPBACK, (port,)) == DL3_INFO
@@ -270,35 +213,16 @@ async def test_information_server_answers_only_its_path() -> None:
 
 async def test_bad_replies_are_ignored_and_devices_deduplicated() -> None:
     query_port = free_port(kind=socket.SOCK_DGRAM)
-    loop = asyncio.get_running_loop()
-    other, _ = await loop.create_datagram_endpoint(
-        asyncio.DatagramProtocol, local_addr=(LOOPBACK, 0)
+    datagrams = (
+        b"---RESOL-BROADCAST-REPL",  # too short
+        b"---RESOL-BROADCAST-QUERY---",  # not a reply
+        REPLY,
+        REPLY + b"and more",  # same device again
     )
-    second, _ = await loop.create_datagram_endpoint(
-        asyncio.DatagramProtocol, local_addr=("127.0.0.2", query_port)
-    )
-
-    class Replier(asyncio.DatagramProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.DatagramTransport)
-            self.transport = transport
-
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            assert data == QUERY
-            self.transport.sendto(b"---RESOL-BROADCAST-REPL", addr)  # too short
-            self.transport.sendto(b"---RESOL-BROADCAST-QUERY---", addr)  # not a reply
-            other.sendto(REPLY, addr)  # from the wrong port
-            self.transport.sendto(REPLY, addr)
-            self.transport.sendto(REPLY + b"and more", addr)  # same device again
-            second.sendto(REPLY + b"\x00", addr)  # another device (on 127.0.0.2)
-
-    first, _ = await loop.create_datagram_endpoint(Replier, local_addr=(LOOPBACK, query_port))
-    try:
+    # Two devices (127.0.0.1 and .2), and a reply from the wrong port.
+    async with repliers(2, query_port, datagrams, wrong_port=(REPLY,)):
         # No HTTP step: the socket guard only allows connecting to 127.0.0.1.
         devices = await discover(0.2, broadcast=LOOPBACK, port=query_port, tries=1, http_ports=())
-    finally:
-        for transport in (first, second, other):
-            transport.close()
     assert devices == [DiscoveredDevice(address=LOOPBACK), DiscoveredDevice(address="127.0.0.2")]
 
 

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import ipaddress
 import logging
-import socket
 import ssl
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -36,7 +35,7 @@ from custom_components.resol_vbus.vbus.session import (
     probe,
 )
 
-from .fakes import FakeTime, ScriptedDevice
+from .fakes import FakeTime, ScriptedDevice, free_port
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,12 +49,6 @@ OK = b"+OK\r\n"
 
 def config(device: ScriptedDevice, **kwargs) -> ConnectionConfig:
     return ConnectionConfig(host="127.0.0.1", port=device.port, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_dl2_handshake_with_data_in_the_same_segment() -> None:

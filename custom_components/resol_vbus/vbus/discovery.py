@@ -10,6 +10,9 @@ Client side (:func:`discover`, :func:`fetch_device_information`):
    falling back to 3000 (10 s per request; anything but status 200 is a failure), and parse the
    ``key = "value"`` lines of the body.
 
+Everything the network feeds is bounded (see the constants): responders kept, concurrent HTTP
+look-ups, bytes per response and the time of every request; parsing is linear in its input.
+
 Decision where the references leave a choice: a device that answered the UDP query but whose HTTP
 information could not be fetched is **kept**, with only its address (all other fields ``None``).
 The reference library drops such devices silently, but VBus/LAN adapters are reported to lack the
@@ -25,24 +28,39 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import re
 import socket
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Self
 
+from .errors import VBusConnectionError
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping, Sequence
+
+_LOGGER = logging.getLogger(__name__)
 
 QUERY: Final = b"---RESOL-BROADCAST-QUERY---"
 REPLY: Final = b"---RESOL-BROADCAST-REPLY---"
 DISCOVERY_PORT: Final = 7053
 HTTP_PORTS: Final = (80, 3000)
 INFORMATION_PATH: Final = "/cgi-bin/get_resol_device_information"
-HTTP_TIMEOUT: Final = 10.0
+HTTP_TIMEOUT: Final = 10.0  # seconds per HTTP request, connecting and closing included
+# Bytes of one HTTP answer (head and body); an information page is a few hundred bytes.
 MAX_RESPONSE: Final = 65536
-_KEY_VALUE: Final = re.compile(r'(\w+)\s*=\s*"([^"\r\n]*)"')
+# Addresses kept from one query: a /24 has 254 hosts but a LAN has few RESOL devices, and forged
+# replies from many addresses must grow neither memory nor the number of HTTP look-ups.
+MAX_RESPONDERS: Final = 64
+# HTTP look-ups running at once in discover(): few sockets, a known worst-case duration.
+MAX_CONCURRENT_LOOKUPS: Final = 8
+# The reference's ``(\w+)\s*=\s*"([^"\r\n]*)"`` (global), made linear: a key starts only where
+# no word character precedes it, and no quantifier gives back what it took. Backtracking could
+# never have made a match there (what follows each run cannot start the run's next part), so the
+# matches are the same; the original retried every suffix of a word run, quadratic in its length.
+_KEY_VALUE: Final = re.compile(r'(?<!\w)(\w++)\s*+=\s*+"([^"\r\n]*+)"')
 _KEYS: Final = ("vendor", "product", "serial", "version", "build", "name", "features")
 
 
@@ -65,7 +83,7 @@ class DeviceInformation:
 
     @classmethod
     def parse(cls, text: str) -> DeviceInformation:
-        """Parse the ``key = "value"`` lines of an information body."""
+        """Parse the ``key = "value"`` lines of an information body (in linear time)."""
         raw = dict(_KEY_VALUE.findall(text))
         features = tuple(part.strip() for part in raw.get("features", "").split(","))
         return cls(
@@ -111,15 +129,29 @@ class DiscoveredDevice(DeviceInformation):
 
 
 class _QueryProtocol(asyncio.DatagramProtocol):
-    """Collects the addresses of valid replies, in order of arrival, without duplicates."""
+    """Collects the addresses of valid replies, in order of arrival, without duplicates.
+
+    Keeps the first :data:`MAX_RESPONDERS` addresses; more are ignored, with one warning.
+    """
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.addresses: dict[str, None] = {}
+        self.overflowed = False
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        if addr[1] == self.port and len(data) >= len(REPLY) and data.startswith(REPLY):
-            self.addresses.setdefault(str(addr[0]))
+        address = str(addr[0])
+        if addr[1] != self.port or not data.startswith(REPLY) or address in self.addresses:
+            return
+        if len(self.addresses) < MAX_RESPONDERS:
+            self.addresses[address] = None
+        elif not self.overflowed:
+            self.overflowed = True
+            _LOGGER.warning(
+                "More than %d addresses answered the discovery query; ignoring the others "
+                "(forged replies?)",
+                MAX_RESPONDERS,
+            )
 
     def error_received(self, exc: Exception) -> None:
         """Sending can fail (no route for the broadcast); later tries may still work."""
@@ -136,12 +168,18 @@ async def find_addresses(
     """Broadcast the query and return the IP addresses that replied (UDP step only).
 
     The query is sent ``tries`` times ``interval`` seconds apart; replies are collected until
-    ``timeout`` seconds after the first query.
+    ``timeout`` seconds after the first query; at most :data:`MAX_RESPONDERS` addresses are
+    returned. Raises :class:`~.errors.VBusConnectionError` when no UDP socket can be opened (no
+    network); a query that cannot be sent only finds nothing.
     """
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        lambda: _QueryProtocol(port), family=socket.AF_INET, allow_broadcast=True
-    )
+    try:
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: _QueryProtocol(port), family=socket.AF_INET, allow_broadcast=True
+        )
+    except OSError as err:
+        msg = f"Cannot open a UDP socket for the discovery: {err.strerror or err}"
+        raise VBusConnectionError(msg) from err
     try:
         deadline = loop.time() + timeout
         for attempt in range(tries):
@@ -157,7 +195,11 @@ async def find_addresses(
 
 
 async def _http_get(host: str, port: int, path: str, seconds: float) -> str | None:
-    """The body of a ``200`` answer to ``GET path`` (HTTP/1.0), or ``None`` on any failure."""
+    """The body of a ``200`` answer to ``GET path`` (HTTP/1.0), or ``None`` on any failure.
+
+    Reads at most :data:`MAX_RESPONSE` + 1 bytes; everything, closing included, within
+    ``seconds``.
+    """
     try:
         async with asyncio.timeout(seconds):
             reader, writer = await asyncio.open_connection(host, port)
@@ -165,8 +207,8 @@ async def _http_get(host: str, port: int, path: str, seconds: float) -> str | No
                 request = f"GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                 writer.write(request.encode("ascii"))
                 await writer.drain()
-                response = b""
-                while chunk := await reader.read(MAX_RESPONSE):
+                response = bytearray()
+                while chunk := await reader.read(MAX_RESPONSE + 1 - len(response)):
                     response += chunk
                     if len(response) > MAX_RESPONSE:
                         return None
@@ -192,7 +234,8 @@ async def fetch_device_information(
 ) -> DeviceInformation | None:
     """Fetch and parse the device information of ``host``, trying ``ports`` in order.
 
-    Each request may take ``timeout`` seconds; returns ``None`` when every port failed.
+    Each request may take ``timeout`` seconds; returns ``None`` when every port failed (any
+    I/O error, timeout, answer over :data:`MAX_RESPONSE` bytes or status other than 200).
     """
     for port in ports:
         body = await _http_get(host, port, INFORMATION_PATH, timeout)
@@ -215,14 +258,23 @@ async def discover(
 
     ``broadcast`` and ``port`` say where the UDP query goes (tests use ``127.0.0.1`` and the
     emulator's port; never a real broadcast). Devices whose HTTP information cannot be fetched
-    are kept with their address only.
+    are kept with their address only. At most :data:`MAX_CONCURRENT_LOOKUPS` devices are looked
+    up at once, so the whole call takes at most ``timeout + ceil(responders /
+    MAX_CONCURRENT_LOOKUPS) × len(http_ports) × http_timeout`` seconds (responders ≤
+    :data:`MAX_RESPONDERS`; with the defaults 1.5 + 8 × 2 × 10 = 161.5 s, reached only when 64
+    hosts answer the query and then leave every request hanging). Raises
+    :class:`~.errors.VBusConnectionError` only when no UDP socket can be opened.
     """
     addresses = await find_addresses(
         timeout, broadcast=broadcast, port=port, tries=tries, interval=interval
     )
-    informations = await asyncio.gather(
-        *(fetch_device_information(address, http_ports, http_timeout) for address in addresses)
-    )
+    lookups = asyncio.Semaphore(MAX_CONCURRENT_LOOKUPS)
+
+    async def look_up(address: str) -> DeviceInformation | None:
+        async with lookups:
+            return await fetch_device_information(address, http_ports, http_timeout)
+
+    informations = await asyncio.gather(*(look_up(address) for address in addresses))
     devices = [
         DiscoveredDevice.from_information(address, information)
         for address, information in zip(addresses, informations, strict=True)

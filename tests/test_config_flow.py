@@ -48,8 +48,10 @@ from custom_components.resol_vbus.vbus.emulator import (
     Personality,
     SyntheticSource,
 )
+from custom_components.resol_vbus.vbus.errors import VBusConnectionError
 
 from .test_translations import assert_flow_result_translated
+from .vbus_lib.faultproxy import HANDSHAKE_STEPS, Failure, FaultProxy, Step
 
 LOOPBACK = "127.0.0.1"
 UNREACHABLE = "192.0.2.10"  # TEST-NET-1: stored in entries, never contacted
@@ -107,6 +109,7 @@ def loopback_only(
         monkeypatch.setattr(config_flow, "DISCOVERY_TIMEOUT", 0.1)
         monkeypatch.setattr(config_flow, "HTTP_PORTS", (closed_port,))
         monkeypatch.setattr(config_flow, "HTTP_TIMEOUT", 2.0)
+        monkeypatch.setattr(config_flow, "SEARCH_HTTP_TIMEOUT", 2.0)
         monkeypatch.setattr(config_flow, "PROBE_DATA_TIMEOUT", 0.3)
         monkeypatch.setattr(config_flow, "VBUSNET_HOST", LOOPBACK)
         monkeypatch.setattr(config_flow, "VBUSNET_PORT", closed_port)
@@ -185,6 +188,15 @@ def suggested(result: FlowResult) -> dict[str, Any]:
     }
 
 
+def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the integration logged at WARNING or above."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("custom_components") and record.levelno >= logging.WARNING
+    ]
+
+
 def select_options(result: FlowResult, field: str) -> list[dict[str, str]]:
     (selector,) = (value for key, value in result["data_schema"].schema.items() if key == field)
     return list(selector.config["options"])
@@ -252,7 +264,11 @@ async def test_search_that_finds_nothing_offers_to_search_again(hass: HomeAssist
 async def test_search_survives_a_failing_discovery(
     hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config_flow, "discover", AsyncMock(side_effect=OSError("no network")))
+    monkeypatch.setattr(
+        config_flow,
+        "discover",
+        AsyncMock(side_effect=VBusConnectionError("Cannot open a UDP socket for the discovery")),
+    )
 
     result = await choose(hass, await start_flow(hass), "search")
 
@@ -439,22 +455,81 @@ async def test_device_without_data_is_reported_and_another_can_be_chosen(
     assert result["data"][CONF_PORT] == working.port
 
 
-async def test_unexpected_error_is_logged_and_reported(
+async def test_refused_data_mode_is_a_connection_problem(
     hass: HomeAssistant, start_emulator: StartEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The device said no to DATA: worth another try later, not a bug to log."""
     emulator = await start_emulator(personality=Personality.DL2)
     emulator.faults.reject_data = True
+
+    result = await submit(hass, await open_local_form(hass), local_input(emulator.port))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert warnings_logged(caplog) == []
+
+    emulator.faults.reject_data = False
+    result = await submit(hass, result, local_input(emulator.port))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_unexpected_error_is_logged_and_reported(
+    hass: HomeAssistant,
+    start_emulator: StartEmulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only what no code path expects (a bug) is "unknown", logged with its traceback."""
+    emulator = await start_emulator(personality=Personality.DL2)
+    monkeypatch.setattr(config_flow, "probe", AsyncMock(side_effect=RuntimeError("a bug")))
 
     with caplog.at_level(logging.ERROR, logger=config_flow.__name__):
         result = await submit(hass, await open_local_form(hass), local_input(emulator.port))
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
-    assert "Unexpected error while testing the connection to 127.0.0.1" in caplog.text
-    assert "refused to send data" in caplog.text
+    (record,) = [r for r in caplog.records if r.name == config_flow.__name__]
+    assert record.getMessage() == "Unexpected error while testing the connection to 127.0.0.1"
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "a bug"
 
-    emulator.faults.reject_data = False
-    result = await submit(hass, result, local_input(emulator.port))
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+@pytest.mark.parametrize("failure", [Failure.RESET, Failure.EOF, Failure.GARBAGE])
+@pytest.mark.parametrize("step", HANDSHAKE_STEPS)
+async def test_every_network_failure_shows_cannot_connect(
+    hass: HomeAssistant,
+    start_emulator: StartEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    step: Step,
+    failure: Failure,
+) -> None:
+    """A reset, an early close or garbage at any step of either probe: "cannot connect".
+
+    Nothing is logged as an error, and once the network behaves, the same form goes on.
+    """
+    emulator = await start_emulator(personality=Personality.VBUSNET, via_tags=("D0123",))
+    async with FaultProxy(emulator.port) as proxy:
+        monkeypatch.setattr(config_flow, "VBUSNET_PORT", proxy.port)
+        proxy.arm(step, failure, times=10**6)
+        form = await choose(hass, await start_flow(hass), "vbusnet")
+        answer: dict[str, Any] = {CONF_VIA_TAG: "D0123", CONF_PASSWORD: "vbus"}
+        if step in (Step.CHANNEL, Step.DATA):  # only the second probe sends these
+            form = await submit(hass, form, answer)
+            assert form["step_id"] == "channel"
+            answer = {CONF_CHANNEL: "1"}
+        result = await submit(hass, form, answer)
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == form["step_id"]
+        assert result["errors"] == {"base": "cannot_connect"}
+        assert proxy.injected >= 1
+        assert warnings_logged(caplog) == []
+
+        proxy.arm(step, failure, times=0)
+        result = await submit(hass, result, answer)
+        if result["type"] is FlowResultType.FORM:  # the first probe passed: now the channel
+            assert result["step_id"] == "channel"
+            assert result["errors"] == {}
+            result = await submit(hass, result, {CONF_CHANNEL: "1"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 # -- DL3 channels ----------------------------------------------------------------------------------

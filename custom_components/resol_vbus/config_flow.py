@@ -76,6 +76,7 @@ from .vbus.discovery import (
 from .vbus.errors import (
     AuthenticationError,
     ChannelNotAvailableError,
+    HandshakeError,
     NoDataError,
     UnknownCommandError,
     VBusConnectionError,
@@ -110,6 +111,10 @@ PROBE_COLLECT_TIME: Final = 0.0
 # UDP discovery when the user chooses "search" (the tests aim it at the emulator's responder).
 DISCOVERY_TIMEOUT: Final = 1.5
 DISCOVERY_BROADCAST: Final = "255.255.255.255"
+# A device on the LAN answers its information page within a second; a shorter wait than the
+# library's keeps the search under a minute even when hosts answer the query and then hang
+# (1.5 s + 8 rounds of 8 look-ups × 2 ports × 3 s = 49.5 s at most, see discover()).
+SEARCH_HTTP_TIMEOUT: Final = 3.0
 # VBus.net listens on 7053 for plain text and on 57053 for TLS.
 VBUSNET_PORT: Final = DEFAULT_PORT
 VBUSNET_TLS_PORT: Final = DEFAULT_TLS_PORT
@@ -206,6 +211,8 @@ def _error_reason(err: Exception) -> str:
         isinstance(err, UnknownCommandError) and err.step == Step.CHANNEL
     ):
         return "invalid_channel"
+    if isinstance(err, HandshakeError):  # any other refusal, e.g. of DATA: try again later
+        return "cannot_connect"
     return "unknown"
 
 
@@ -295,9 +302,9 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
                 broadcast=DISCOVERY_BROADCAST,
                 port=DISCOVERY_PORT,
                 http_ports=HTTP_PORTS,
-                http_timeout=HTTP_TIMEOUT,
+                http_timeout=SEARCH_HTTP_TIMEOUT,
             )
-        except OSError:
+        except VBusConnectionError:  # no UDP socket: no network
             _LOGGER.debug("LAN discovery failed", exc_info=True)
             devices = []
         self._discovered = {device.address: device for device in devices}

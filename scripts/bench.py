@@ -15,6 +15,13 @@ submitted at a known moment after an offer, with a cold index cache (look-ups in
 
 B4 specification load: ``Specification.bundled()`` in a fresh interpreter, best of 5.
 
+B5 event-loop stall under hostile input: the library's network paths on an asyncio loop, fed
+over loopback by a server thread: device-information bodies of 64 KB (a word run, ``a=``
+repeated) and 100 KB, handshake floods of 1 MB of CR, LF and CRLF, a 10 000-line channel list,
+and 1 MB of SYNC bytes, zero bytes and valid frames in data mode (also fed straight into the
+stream receiver in 64 KB chunks). A ticker task on the same loop keeps the longest gap between
+its ticks: the worst stall. Each input has at most 60 s.
+
 Results go to stdout as one table (figure, target, met) and to ``bench/results.json``. Run it as
 ``scripts/bench`` (``--quick`` for a short run, ``--only B2`` for one benchmark).
 """
@@ -23,33 +30,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "custom_components" / "resol_vbus"))
 
 from vbus.cli import iter_packets  # noqa: E402
+from vbus.discovery import MAX_RESPONSE, fetch_device_information  # noqa: E402
 from vbus.emulator import Emulator, Personality, SyntheticSource  # noqa: E402
+from vbus.errors import VBusError  # noqa: E402
 from vbus.output import PacketJsonFormatter  # noqa: E402
 from vbus.parameters import MemoryIndexCache, ParameterEngine  # noqa: E402
 from vbus.protocol import CMD_OFFER, Datagram, Frame, Packet  # noqa: E402
 from vbus.receiver import StreamReceiver  # noqa: E402
 from vbus.recording import HeaderSetStart, RecordedFrame, read_recording  # noqa: E402
-from vbus.session import ConnectionConfig, VBusSession  # noqa: E402
+from vbus.session import ConnectionConfig, VBusSession, connect  # noqa: E402
 from vbus.specification import Specification  # noqa: E402
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 RECORDINGS = ROOT.parent / "shared" / "reference" / "data" / "recordings"
 REFERENCE_PACKAGE = "resol-vbus@0.29.0"
@@ -297,6 +311,215 @@ def spec_load(runs: int) -> dict[str, Any]:
     }
 
 
+# -- B5: event-loop stall under hostile input -----------------------------------------------------
+
+STALL_TARGET_MS = 50.0  # per 64 KB read (issue 12)
+CASE_TIMEOUT = 60.0
+MB = 1_000_000
+HTTP_HEAD = b"HTTP/1.0 200 OK\r\n\r\n"
+GREETING = b"+HELLO\r\n"
+CHANNELS = 10_000
+
+
+def _finish(sock: socket.socket, data: bytes) -> None:
+    """Send ``data``, end the stream (FIN) and read until the client closes (so no RST)."""
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+    while sock.recv(CHUNK):
+        pass
+
+
+def _sends(data: bytes) -> Callable[[socket.socket], None]:
+    """A server script: send ``data`` at once, then finish."""
+    return lambda sock: _finish(sock, data)
+
+
+def _http_answer(body: bytes) -> Callable[[socket.socket], None]:
+    """A server script: read an HTTP request, answer ``200`` with ``body``."""
+
+    def script(sock: socket.socket) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request and (chunk := sock.recv(CHUNK)):
+            request += chunk
+        _finish(sock, HTTP_HEAD + body)
+
+    return script
+
+
+def _dl3_answer(listing: bytes) -> Callable[[socket.socket], None]:
+    """A server script: a DL3 handshake that answers CHANNELLIST with ``listing``."""
+
+    def script(sock: socket.socket) -> None:
+        sock.sendall(GREETING)
+        with sock.makefile("rb") as lines:
+            for line in lines:
+                command = line.split(b" ", 1)[0].strip()
+                if command:
+                    sock.sendall(listing + b"+OK\r\n" if command == b"CHANNELLIST" else b"+OK\r\n")
+                if command == b"DATA":
+                    break
+        _finish(sock, b"")
+
+    return script
+
+
+@contextlib.asynccontextmanager
+async def _served(script: Callable[[socket.socket], None]) -> AsyncIterator[int]:
+    """A loopback TCP port whose first connection ``script`` serves, in a thread.
+
+    A thread, not the measured loop, so that the server's work does not count as a stall (its
+    blocking socket calls release the GIL).
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(CASE_TIMEOUT)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), listener:
+            sock, _ = listener.accept()
+            with sock:
+                sock.settimeout(CASE_TIMEOUT)
+                script(sock)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        await asyncio.to_thread(thread.join, CASE_TIMEOUT)
+
+
+async def _fetch(script: Callable[[socket.socket], None]) -> str:
+    async with _served(script) as port:
+        information = await fetch_device_information("127.0.0.1", (port,), CASE_TIMEOUT)
+    return "rejected (None)" if information is None else f"parsed, {len(information.raw)} keys"
+
+
+async def _handshake(script: Callable[[socket.socket], None]) -> str:
+    async with _served(script) as port:
+        config = ConnectionConfig(host="127.0.0.1", port=port, reply_timeout=5)
+        connection = await connect(config, list_channels=True)
+        await connection.close()
+    return f"connected, {len(connection.channels)} channels"
+
+
+async def _data_mode(script: Callable[[socket.socket], None]) -> str:
+    async with _served(script) as port:
+        connection = await connect(ConnectionConfig(host="127.0.0.1", port=port, raw=True))
+        frames = 0
+        with contextlib.suppress(VBusError):  # until the server closes
+            while True:
+                frames += len(await connection.read_frames())
+        await connection.close()
+    return f"{frames} frames"
+
+
+class _Reads:
+    """Bytes handed to the code under test so far: every ``StreamReader.read``, every feed."""
+
+    total = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def counted(cls) -> Iterator[None]:
+        """Count what every ``asyncio.StreamReader.read`` returns."""
+        read = asyncio.StreamReader.read
+
+        async def counting(reader: asyncio.StreamReader, n: int = -1) -> bytes:
+            data = await read(reader, n)
+            cls.total += len(data)
+            return data
+
+        with patch.object(asyncio.StreamReader, "read", counting):
+            yield
+
+
+async def _feed(data: bytes) -> str:
+    receiver = StreamReceiver()
+    frames = 0
+    for offset in range(0, len(data), CHUNK):
+        _Reads.total += len(chunk := data[offset : offset + CHUNK])
+        frames += len(receiver.feed(chunk))
+        await asyncio.sleep(0)  # what a connection does between two reads
+    return f"{frames} frames"
+
+
+async def _stall(work: Awaitable[str]) -> dict[str, Any]:
+    """Await ``work`` (at most :data:`CASE_TIMEOUT`) next to a 1 ms ticker.
+
+    The figures: the longest gap between two ticks, and the longest per 64 KB read (a gap in
+    which more than 64 KB were read counts per 64 KB: a read of buffered bytes does not yield).
+    The outcome is what ``work`` returned or the error it raised.
+    """
+    loop = asyncio.get_running_loop()
+    worst = per_read = 0.0
+
+    async def tick() -> None:
+        nonlocal worst, per_read
+        last, seen = loop.time(), _Reads.total
+        while True:
+            await asyncio.sleep(0.001)
+            now, read = loop.time(), _Reads.total - seen
+            worst = max(worst, now - last)
+            per_read = max(per_read, (now - last) * CHUNK / max(read, CHUNK))
+            last, seen = now, seen + read
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.01)
+    start = loop.time()
+    try:
+        async with asyncio.timeout(CASE_TIMEOUT) as deadline:
+            outcome = await work
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        outcome = "timed out"
+    except (VBusError, OSError) as err:
+        outcome = f"{type(err).__name__}: {err}"
+    finally:
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
+    return {"worst_stall_ms": round(worst * 1000, 1),
+            "per_64kb_read_ms": round(per_read * 1000, 1),
+            "seconds": round(loop.time() - start, 2),
+            "outcome": outcome, "timed_out": outcome == "timed out"}  # fmt: skip
+
+
+def _hostile_inputs() -> list[tuple[str, bytes, Callable[[], Awaitable[str]]]]:
+    """(name, bytes, how they are fed) of every B5 input."""
+    body = MAX_RESPONSE - len(HTTP_HEAD)  # the largest body accepted
+    bodies = {"64 KB word run": b"a" * body, "64 KB of a=": b"a=" * (body // 2),
+              "100 KB (over the limit)": b"a" * 100_000}  # fmt: skip
+    floods = {"CR": b"\r" * MB, "LF": b"\n" * MB, "CRLF": b"\r\n" * (MB // 2)}
+    listing = b"".join(b"*%d:VBus %d\r\n" % (n, n) for n in range(1, CHANNELS + 1))
+    streams = {"SYNC": b"\xaa" * MB, "0x00": bytes(MB), "frames": live_stream(MB)}
+    return [
+        *((f"device information, {name}", data, partial(_fetch, _http_answer(data)))
+          for name, data in bodies.items()),
+        *((f"handshake, 1 MB of {name}", data, partial(_handshake, _sends(GREETING + data)))
+          for name, data in floods.items()),
+        (f"handshake, {CHANNELS:,} channel lines", listing,
+         partial(_handshake, _dl3_answer(listing))),
+        *((f"data mode, 1 MB of {name}", data, partial(_data_mode, _sends(data)))
+          for name, data in streams.items()),
+        *((f"receiver.feed, 1 MB of {name}", data, partial(_feed, data))
+          for name, data in streams.items()),
+    ]  # fmt: skip
+
+
+async def _event_loop_stalls() -> list[dict[str, Any]]:
+    return [
+        {"input": name, "bytes": len(data), **await _stall(work())}
+        for name, data, work in _hostile_inputs()
+    ]
+
+
+def event_loop_stalls() -> dict[str, Any]:
+    """B5: every hostile input, one after the other on one loop."""
+    with _Reads.counted():
+        cases = asyncio.run(_event_loop_stalls())
+    return {"target_ms_per_64kb_read": STALL_TARGET_MS, "cases": cases}
+
+
 # -- the table ------------------------------------------------------------------------------------
 
 
@@ -433,6 +656,20 @@ def footprint_rows(table: Table, load: dict[str, Any], memory: dict[str, Any] | 
         )
 
 
+def stall_rows(table: Table, b5: dict[str, Any]) -> None:
+    """B5: one row per hostile input."""
+    target = b5["target_ms_per_64kb_read"]
+    for case in b5["cases"]:
+        stall = f"{case['worst_stall_ms']:.1f} ms ({case['per_64kb_read_ms']:.1f} per 64 KB read)"
+        table.add(
+            f"B5 stall: {case['input']}",
+            f"{'timed out' if case['timed_out'] else stall}, {case['bytes']:,} B in "
+            f"{case['seconds']:.2f} s, {case['outcome'].split(':')[0]}",
+            f"≤ {target:g} ms per 64 KB read",
+            met=not case["timed_out"] and case["per_64kb_read_ms"] <= target,
+        )
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = platform.processor()
@@ -456,7 +693,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-BENCHMARKS = ("B1", "B2", "B3", "B4")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5")
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -467,7 +704,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--no-js", action="store_true", help="skip the JavaScript reference")
     parser.add_argument("--quick", action="store_true", help="a short run (under a minute)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=BENCHMARKS,
-                        metavar="B", help="run only these (B1 B2 B3 B4)")  # fmt: skip
+                        metavar="B", help="run only these (B1 B2 B3 B4 B5)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="cProfile the B2 replays")
     args = parser.parse_args()
     args.megabytes = args.megabytes or (2.0 if args.quick else 10.0)
@@ -509,6 +746,10 @@ def main() -> int:
         print("==> B4 specification load")
         results["b4_spec_load"] = spec_load(3 if args.quick else 5)
         footprint_rows(table, results["b4_spec_load"], results.get("b4_memory"))
+    if "B5" in args.only:
+        print("==> B5 event-loop stall under hostile input (loopback)")
+        results["b5"] = event_loop_stalls()
+        stall_rows(table, results["b5"])
 
     results["table"] = table.rows
     results["seconds"] = round(time.perf_counter() - started, 1)

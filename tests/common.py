@@ -157,6 +157,29 @@ async def setup_values(
         return await wait_for_values(hass, entry)
 
 
+class ManualClock:
+    """A clock that moves only when the test moves it (``now += seconds``)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def take_over_live_data(coordinator: VBusCoordinator) -> ManualClock:
+    """Stop the live data and give the coordinator a clock the test moves.
+
+    The session stops, so no real frame can arrive between the test's clock jumps (the test
+    feeds frames itself with ``coordinator._handle_frame``); the entities stay available. The
+    clock starts at the real clock's present, so intervals measured before stay plausible.
+    """
+    await coordinator.session.stop()
+    clock = ManualClock(coordinator._clock())
+    coordinator._clock = clock
+    return clock
+
+
 def let_packets_go_stale(coordinator: VBusCoordinator) -> None:
     """Move the coordinator's clock past the stale limit: every packet kind it knows goes stale.
 

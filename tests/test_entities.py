@@ -19,7 +19,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.resol_vbus.const import CONF_LANGUAGE, CONF_MIN_INTERVAL, DOMAIN
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
 
-from .common import UNIQUE_ID, device, let_packets_go_stale, mx_controller
+from .common import (
+    UNIQUE_ID,
+    device,
+    let_packets_go_stale,
+    mx_controller,
+    take_over_live_data,
+)
 
 if TYPE_CHECKING:
     from pytest_homeassistant_custom_component.typing import WebSocketGenerator
@@ -65,14 +71,13 @@ async def test_stale_packets_make_their_entities_unavailable(
 ) -> None:
     caplog.set_level(logging.INFO, logger="custom_components.resol_vbus")
     coordinator = init_integration.runtime_data
-    now = [1000.0]
-    coordinator._clock = lambda: now[0]
-    coordinator._handle_frame(mx_controller())  # seen at t=1000
+    clock = await take_over_live_data(coordinator)
+    coordinator._handle_frame(mx_controller())
     entity_id = temperature_entity(hass)
-    now[0] += 59
+    clock.now += 59
     coordinator._check_stale()
     assert hass.states.get(entity_id).state == "1.9"
-    now[0] += 2  # 61 s without this packet
+    clock.now += 2  # 61 s without this packet
     coordinator._check_stale()
     coordinator._check_stale()
     await hass.async_block_till_done()
@@ -83,6 +88,7 @@ async def test_stale_packets_make_their_entities_unavailable(
     messages = [r.getMessage() for r in caplog.records if "DeltaSol MX" in r.getMessage()]
     assert messages == [
         "DeltaSol MX [Controller] (channel 0, 00_0010_7E11_10_0100) stopped sending data",
+        "DeltaSol MX [HQM #1] (channel 0, 00_0010_7E31_10_0100) stopped sending data",
         "DeltaSol MX [Controller] (channel 0, 00_0010_7E11_10_0100) sends data again",
     ]
 
@@ -132,6 +138,7 @@ async def test_only_devices_that_are_gone_can_be_removed(
     assert not await remove(UNIQUE_ID)
     assert not await remove(controller)  # still sending: it would only come back
     coordinator = init_integration.runtime_data
+    await take_over_live_data(coordinator)
     let_packets_go_stale(coordinator)
     assert await remove(controller)
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry_id)

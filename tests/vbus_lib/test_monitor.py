@@ -121,3 +121,66 @@ async def test_monitor_against_emulator_equals_decode(capsys: pytest.CaptureFixt
         )  # fmt: skip
     assert code == 0
     assert capsys.readouterr().out.splitlines() == expected
+
+
+# -- every wait ends: --timeout ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        (ScriptedDevice(greeting=b""), "no connection within 0.3 s"),  # never greets
+        (ScriptedDevice(replies={"PASS": OK, "DATA": OK}), "no VBus packet within 0.3 s"),
+        (  # sends only a datagram (a bus offer), never a packet
+            ScriptedDevice(data=Datagram(0x0000, 0x7E11, 0x0500).encode()),
+            "no VBus packet within 0.3 s",
+        ),
+    ],
+    ids=["greeting", "data", "no-packet"],
+)
+async def test_monitor_timeout_ends_every_wait(
+    device: ScriptedDevice, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with device:
+        code = await run_main(
+            "monitor", "--host", "127.0.0.1", "--port", str(device.port), "--timeout", "0.3"
+        )
+    assert code == 1
+    assert capsys.readouterr().err == f"vbus monitor: {message}\n"
+
+
+async def test_monitor_seconds_end_without_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    async with ScriptedDevice() as device:  # connected, but nothing ever comes
+        code = await run_main(
+            "monitor", "--host", "127.0.0.1", "--port", str(device.port),
+            "--seconds", "0.2", "--timeout", "30",
+        )  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("controller", "message"),
+    [
+        ((), "no bus offer within 0.5 s"),
+        (
+            ("--controller", "0x7e11"),
+            "no bus offer and answer from the controller 0x7E11 within 0.5 s",
+        ),
+    ],
+    ids=["first-offer", "given-controller"],
+)
+@pytest.mark.parametrize("command", ["get-value", "set-value"])
+async def test_parameter_timeout_covers_the_wait_for_the_bus(
+    command: str, controller: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A controller that never offers the bus: the command still ends after --timeout."""
+    async with Emulator(personality=Personality.DL2, offer_interval=None) as emulator:
+        value = ("--value", "1") if command == "set-value" else ()
+        code = await run_main(
+            command, "--host", "127.0.0.1", "--port", str(emulator.port),
+            "--value-index", "1", *value, *controller, "--timeout", "0.5",
+        )  # fmt: skip
+        assert emulator.controller(1).store.writes == []
+    assert code == 1
+    assert capsys.readouterr().err == f"vbus {command}: {message}\n"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from . import discovery, emulator
 from .errors import VBusError
 from .output import PacketJsonFormatter
-from .parameters import DEFAULT_ADDRESS, ParameterEngine
+from .parameters import DEFAULT_ADDRESS, ParameterEngine, Timing
 from .protocol import CMD_OFFER, Datagram, Frame, Packet
 from .receiver import StreamReceiver
 from .recording import RecordedFrame, is_recording, read_recording
@@ -87,26 +87,61 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Phase:
+    """Which wait of a command is running: a ``--timeout`` names it in the error."""
+
+    def __init__(self, command: str, timeout: float) -> None:
+        self.command = command
+        self.timeout = timeout
+        self.waiting_for = "connection"
+
+    def expired(self) -> int:
+        """Say which wait ran out; the exit code."""
+        print(
+            f"{PROG} {self.command}: no {self.waiting_for} within {self.timeout:g} s",
+            file=sys.stderr,
+        )
+        return 1
+
+
 async def _monitor(args: argparse.Namespace, spec: Specification) -> int:
-    connection = await connect(_config(args))
+    """Print packets until ``--count`` or ``--seconds``; ``--timeout`` bounds every wait."""
+    phase = _Phase("monitor", args.timeout)
+    try:
+        async with asyncio.timeout(args.timeout):
+            connection = await connect(_config(args))
+    except TimeoutError:
+        return phase.expired()
+    phase.waiting_for = "VBus packet"
     formatter = PacketJsonFormatter(spec, args.lang, text=args.text)
     printed = 0
+    loop = asyncio.get_running_loop()
+    end = None if args.seconds is None else loop.time() + args.seconds
     try:
-        async with asyncio.timeout(args.seconds):
-            while args.count is None or printed < args.count:
-                for frame in await connection.read_frames():
-                    if not isinstance(frame, Packet):
-                        continue
-                    if args.json:
-                        sys.stdout.write(formatter.line(frame) + "\n")
-                    else:
-                        sys.stdout.write("\n".join(_text_lines(spec, frame, args.lang)) + "\n")
-                    sys.stdout.flush()
-                    printed += 1
-                    if printed == args.count:
-                        break
-    except TimeoutError:
-        pass
+        while args.count is None or printed < args.count:
+            # Silence ends the command after --timeout; --seconds ends it without an error.
+            silence_end = loop.time() + args.timeout
+            try:
+                async with asyncio.timeout_at(
+                    silence_end if end is None else min(end, silence_end)
+                ):
+                    while True:
+                        packets = [
+                            f for f in await connection.read_frames() if isinstance(f, Packet)
+                        ]
+                        if packets:
+                            break
+            except TimeoutError:
+                if end is not None and loop.time() >= end:
+                    return 0
+                return phase.expired()
+            for frame in packets[: None if args.count is None else args.count - printed]:
+                if args.json:
+                    sys.stdout.write(formatter.line(frame) + "\n")
+                else:
+                    sys.stdout.write("\n".join(_text_lines(spec, frame, args.lang)) + "\n")
+                printed += 1
+            sys.stdout.flush()
     finally:
         await connection.close()
     return 0
@@ -145,24 +180,32 @@ def _config(args: argparse.Namespace) -> ConnectionConfig:
 
 
 async def _parameter(args: argparse.Namespace) -> int:
+    """Read or write one value; ``--timeout`` bounds the whole command, every wait in it."""
     session = VBusSession(_config(args))
     session.start()
-    engine = ParameterEngine(session, address=args.address)
+    # The engine's own limits lie beyond --timeout, so that --timeout always ends the command
+    # and names the wait that ran out.
+    timing = Timing(offer=args.timeout + 1, deadline=args.timeout + 1)
+    engine = ParameterEngine(session, address=args.address, timing=timing)
+    phase = _Phase(args.command, args.timeout)
     try:
         async with asyncio.timeout(args.timeout):
             await session.wait_connected()
-        controller = args.controller or await _first_offer(session)
-        target = {"index": args.value_index, "id_hash": args.value_id_hash}
-        if args.value_id is not None:
-            target["id_hash"] = value_id_hash(args.value_id)
-        if args.command == "set-value":
-            result = await engine.set(controller, args.value, **target)
-        else:
-            result = await engine.get(controller, **target)
+            phase.waiting_for = "bus offer"
+            controller = args.controller or await _first_offer(session)
+            phase.waiting_for = f"bus offer and answer from the controller 0x{controller:04X}"
+            target = {"index": args.value_index, "id_hash": args.value_id_hash}
+            if args.value_id is not None:
+                target["id_hash"] = value_id_hash(args.value_id)
+            if args.command == "set-value":
+                result = await engine.set(controller, args.value, **target)
+            else:
+                result = await engine.get(controller, **target)
     except TimeoutError:
-        reason = session.last_error or f"no connection within {args.timeout:g} s"
-        print(f"{PROG} {args.command}: {reason}", file=sys.stderr)
-        return 1
+        if phase.waiting_for == "connection" and session.last_error is not None:
+            print(f"{PROG} {args.command}: {session.last_error}", file=sys.stderr)
+            return 1
+        return phase.expired()
     finally:
         await engine.close()
         await session.stop()
@@ -213,8 +256,14 @@ def _add_parameter_command(
         default=DEFAULT_ADDRESS,
         help="our own VBus address (default 0x0020)",
     )
-    parser.add_argument("--timeout", type=float, default=60.0, help="give up after S seconds")
+    _timeout_option(parser, "give up when the whole command takes longer than S seconds")
     parser.set_defaults(handler=_cmd_parameter)
+
+
+def _timeout_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S", help=f"{text} (default 60 s)"
+    )
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
@@ -251,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(monitor)
     monitor.add_argument("--count", type=int, help="exit after N packets")
     monitor.add_argument("--seconds", type=float, help="exit after S seconds")
+    _timeout_option(monitor, "fail when connecting, or the wait for the next packet, takes longer")
     _add_output_options(monitor)
     monitor.set_defaults(handler=_cmd_monitor)
     _add_parameter_command(commands, "get-value", "read a controller value")

@@ -233,6 +233,56 @@ def test_address_caches_are_bounded(monkeypatch) -> None:
     assert spec.device_name(0x7E11) == "DeltaSol MX [Controller]"
 
 
+def test_decoders_are_shared_per_template(monkeypatch) -> None:
+    """Forged addresses that wildcard templates match add no decoders and no compiled code.
+
+    Random sources for the four templates with source mask 0x0000 (command 0x0200, to the
+    modules 0x442x, 0x651x, 0x652x, 0x665x), each at three payload lengths: one decoder per
+    template with three compiled functions, however many addresses; the address cache stays
+    within its limit.
+    """
+    monkeypatch.setattr("custom_components.resol_vbus.vbus.specification.CACHE_LIMIT", 100)
+    data = resources.files("custom_components.resol_vbus.vbus").joinpath("data", "spec.json.gz")
+    spec = Specification(load_compact_json(data.read_bytes()))
+    rng = random.Random(4)
+    by_template: dict[int, set[int]] = {}
+    for _ in range(2000):
+        destination = rng.choice((0x4420, 0x6510, 0x6520, 0x6650)) | rng.randrange(16)
+        decoder = spec.decoder(destination, rng.getrandbits(16), 0x0200)
+        assert decoder is not None
+        assert decoder.template.source_mask == 0x0000
+        decoder.decode(bytes(rng.choice((8, 56, 508))))
+        by_template.setdefault(id(decoder.template), set()).add(id(decoder))
+    assert len(by_template) == 4
+    assert all(len(decoders) == 1 for decoders in by_template.values())
+    assert len(spec._template_decoders) == 4
+    assert [len(d._by_length) for d in spec._template_decoders.values()] == [3, 3, 3, 3]
+    assert len(spec._decoders) <= 100
+
+
+def test_templates_that_match_block_type_headers() -> None:
+    """A packet to 0x0015 with command 0x0100 that one of these matches is no block packet.
+
+    The Tuxhorn BHKW's is the only template with destination 0x0015; the others take any
+    destination. No template matches the DeltaSol MX's block packet (7E11 → 0015).
+    """
+    matching = [
+        (f"{t.source:04X}/{t.source_mask:04X}", f"{t.destination_mask:04X}", len(t.fields))
+        for t in (SPEC.packet_template_at(i) for i in range(SPEC.packet_template_count))
+        if t.matches(0x0015, t.source, 0x0100)
+    ]
+    assert sorted(matching) == [
+        ("105F/FFFF", "FFFF", 13),
+        ("112E/FFFF", "0000", 14),
+        ("4010/FFF0", "0000", 7),
+        ("4420/FFF0", "0000", 10),
+        ("6510/FFF0", "0000", 18),
+        ("6520/FFF0", "0000", 6),
+        ("6650/FFF0", "0000", 6),
+    ]
+    assert SPEC.decoder(0x0015, 0x7E11, 0x0100) is None
+
+
 def _positional(spec_field: FieldSpec) -> bool:
     """Whether the field is a plain little-endian integer (or a single masked byte)."""
     parts = spec_field.parts

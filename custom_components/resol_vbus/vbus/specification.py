@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 LANGUAGES: Final = ("en", "de", "fr")
 # Caches keyed by addresses are cleared when they reach this size, so that a stream of random
-# (but checksum-valid) headers cannot grow memory without bound.
+# (but checksum-valid) headers cannot grow memory without bound. What they map to is shared:
+# decoders are kept per packet template (see Specification.decoder), not per address.
 CACHE_LIMIT: Final = 4096
 DATETIME_EPOCH: Final = datetime(2001, 1, 1, tzinfo=UTC)
 WEEKDAYS: Final = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
@@ -259,6 +260,10 @@ class PacketDecoder:
     For each payload length seen, a specialised function is generated once: fully present
     fields become inline expressions, absent fields ``None``, partly present fields the generic
     path. Decoding a packet is then a single call with no per-field dictionaries.
+
+    A received packet carries 0 to 127 frames of 4 bytes, so a decoder compiles at most 128
+    functions whatever the bus sends; :meth:`Specification.decoder` keeps one decoder per
+    template.
     """
 
     __slots__ = ("_by_length", "fields", "template")
@@ -337,7 +342,9 @@ class Specification:
             msg = f"invalid specification data: {err}"
             raise SpecificationError(msg) from err
         self._templates: dict[int, PacketTemplate] = {}
+        # Header values -> decoder (bounded by CACHE_LIMIT); template index -> its one decoder.
         self._decoders: dict[tuple[int, int, int], PacketDecoder | None] = {}
+        self._template_decoders: dict[int, PacketDecoder] = {}
         self._device_names: dict[tuple[int, int, str], str] = {}
 
     def _names(self, en: int, de: int, fr: int) -> tuple[str, str, str]:
@@ -421,28 +428,45 @@ class Specification:
             raise SpecificationError(msg) from err
         return PacketTemplate(dst, dst_mask, src, src_mask, command, fields)
 
-    def find_template(self, destination: int, source: int, command: int) -> PacketTemplate | None:
-        """The first packet template matching these header values, if any."""
+    def _template_index(self, destination: int, source: int, command: int) -> int | None:
+        """The index of the first packet template matching these header values, if any."""
         for index, (dst, dst_mask, src, src_mask, cmd) in enumerate(self._headers):
             if (
                 cmd == command
                 and (destination & dst_mask) == (dst & dst_mask)
                 and (source & src_mask) == (src & src_mask)
             ):
-                return self.packet_template_at(index)
+                return index
         return None
 
+    def find_template(self, destination: int, source: int, command: int) -> PacketTemplate | None:
+        """The first packet template matching these header values, if any."""
+        index = self._template_index(destination, source, command)
+        return None if index is None else self.packet_template_at(index)
+
     def decoder(self, destination: int, source: int, command: int) -> PacketDecoder | None:
-        """The (cached) decoder for packets with these header values, or ``None``."""
+        """The decoder for packets with these header values, or ``None``.
+
+        Every header that a template matches shares that template's decoder: addresses forged
+        to match a wildcard template (source mask 0x0000, for instance) add no compiled code.
+        """
         key = (destination, source, command)
         try:
             return self._decoders[key]
         except KeyError:
             if len(self._decoders) >= CACHE_LIMIT:
                 self._decoders.clear()
-            template = self.find_template(destination, source, command)
-            decoder = self._decoders[key] = PacketDecoder(template) if template else None
+            index = self._template_index(destination, source, command)
+            decoder = None if index is None else self._template_decoder(index)
+            self._decoders[key] = decoder
             return decoder
+
+    def _template_decoder(self, index: int) -> PacketDecoder:
+        decoder = self._template_decoders.get(index)
+        if decoder is None:
+            decoder = PacketDecoder(self.packet_template_at(index))
+            self._template_decoders[index] = decoder
+        return decoder
 
     def decoder_for(self, packet: Packet) -> PacketDecoder | None:
         """The decoder for ``packet``, or ``None`` when the specification has no template."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from custom_components.resol_vbus.vbus.emulator import (
     StaticSource,
 )
 from custom_components.resol_vbus.vbus.parameters import (
+    INBOX_LIMIT,
+    MAX_OFFERERS,
     BusNotOfferedError,
     ChangesetChangedError,
     MemoryIndexCache,
@@ -27,7 +30,16 @@ from custom_components.resol_vbus.vbus.parameters import (
     ValueRejectedError,
     ValueResult,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
+from custom_components.resol_vbus.vbus.protocol import (
+    BROADCAST,
+    CMD_ANSWER,
+    CMD_GET,
+    CMD_OFFER,
+    CMD_RELEASE,
+    Datagram,
+    Frame,
+    Packet,
+)
 from custom_components.resol_vbus.vbus.session import ConnectionConfig, SessionState, VBusSession
 
 from .test_emulator import SECTION_7
@@ -331,3 +343,122 @@ async def test_values_outside_the_given_range_never_reach_the_bus(rig: Rig) -> N
     with pytest.raises(ValueOutOfRangeError):
         await rig.engine.set(MX, 2**31, index=1977)
     assert rig.wire == []
+
+
+class FakeBus:
+    """A bus in memory: the test delivers frames.
+
+    The MX answers changeset reads at once and confirms the release; ``before_answer`` runs
+    once, just before the first answer.
+    """
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[Frame], None]] = []
+        self.before_answer: Callable[[], None] | None = None
+
+    def subscribe(self, listener: Callable[[Frame], None]) -> Callable[[], None]:
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener)
+
+    def add_state_listener(self, _listener) -> Callable[[], None]:
+        return lambda: None
+
+    async def send(self, frame: Frame) -> None:
+        assert isinstance(frame, Datagram)
+        if frame.command == CMD_GET:
+            if self.before_answer is not None:
+                self.before_answer()
+                self.before_answer = None
+            self.deliver(Datagram(frame.source, MX, CMD_ANSWER, 0, CHANGESET))
+        elif frame.command == CMD_RELEASE:
+            self.deliver(LIVE)
+
+    def deliver(self, frame: Frame) -> None:
+        for listener in list(self.listeners):
+            listener(frame)
+
+
+# Fake-bus answers come at once; a dropped one costs one 0.05 s retry.
+FAKE_BUS = Timing(offer=10, request=0.05, increment=0, release=1, release_tries=1, deadline=20)
+
+
+class _Offers(dict[int, asyncio.Event]):
+    """The engine's offer events; :attr:`waiting` is set when it waits for the MX's offer."""
+
+    def __init__(self, engine: ParameterEngine) -> None:
+        super().__init__(engine._offers)
+        self.waiting = asyncio.Event()
+
+    def setdefault(self, key: int, default: asyncio.Event) -> asyncio.Event:  # type: ignore[override]
+        event = super().setdefault(key, default)
+        if key == MX:
+            self.waiting.set()  # by the time a waiter runs, the engine awaits the offer
+        return event
+
+
+async def changeset_on_offer(bus: FakeBus, engine: ParameterEngine) -> ValueResult:
+    """Read the MX's changeset: queue it, and offer the bus once the engine waits for that."""
+    engine._offers = offers = _Offers(engine)
+    task = asyncio.create_task(engine.changeset(MX))
+    async with asyncio.timeout(10):
+        await offers.waiting.wait()
+        bus.deliver(Datagram(BROADCAST, MX, CMD_OFFER))
+        return await task
+
+
+def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_offers_are_tracked_for_a_bounded_number_of_addresses(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bus = FakeBus()
+    engine = ParameterEngine(bus, timing=FAKE_BUS)
+    offerers = range(0x1000, 0x1000 + 2 * MAX_OFFERERS)
+    for _ in range(2):
+        for source in offerers:
+            bus.deliver(Datagram(BROADCAST, source, CMD_OFFER))
+    tracked = set(offerers[:MAX_OFFERERS])
+    assert set(engine._offers) == tracked
+    assert set(engine._offer_times) == tracked
+    assert engine.ignored_offers == 2 * MAX_OFFERERS
+    assert warnings(caplog) == [
+        (
+            f"Bus offers came from more than {MAX_OFFERERS} addresses; ignoring those from new "
+            f"ones such as 0x{0x1000 + MAX_OFFERERS:04X} (a faulty or foreign device on the bus?)"
+        )
+    ]
+    # The controller an operation waits for is tracked all the same.
+    assert await changeset_on_offer(bus, engine) == ValueResult(0, CHANGESET, CHANGESET)
+    assert engine.ignored_offers == 2 * MAX_OFFERERS
+    assert len(warnings(caplog)) == 1
+    await engine.close()
+
+
+async def test_a_bus_session_keeps_a_bounded_inbox(caplog: pytest.LogCaptureFixture) -> None:
+    """Only the held controller's frames wait for the session, at most INBOX_LIMIT of them."""
+    bus = FakeBus()
+    engine = ParameterEngine(bus, timing=FAKE_BUS)
+    waiting: list[int] = []
+
+    def flood() -> None:
+        for index in range(3 * INBOX_LIMIT):
+            bus.deliver(Packet(0x0010, MX, 0x0100, bytes(4)))  # counted when dropped
+            bus.deliver(Packet(0x0010, 0x7E12 + index, 0x0100))  # other devices: not kept
+            bus.deliver(Datagram(0x6651, MX, CMD_GET))  # to another device: not kept
+        waiting.append(engine._inbox.qsize() if engine._inbox else -1)
+
+    bus.before_answer = flood
+    # The first answer comes after the flood and is dropped too; the retry gets the next one.
+    assert await changeset_on_offer(bus, engine) == ValueResult(0, CHANGESET, CHANGESET)
+    assert waiting == [INBOX_LIMIT]
+    assert engine.dropped_frames == 2 * INBOX_LIMIT + 1
+    assert engine._inbox is None
+    assert warnings(caplog) == [
+        (
+            f"More than {INBOX_LIMIT} frames from 0x7E11 waited during a bus session; dropping "
+            "further ones (a faulty or foreign device sending with its address?)"
+        )
+    ]
+    await engine.close()

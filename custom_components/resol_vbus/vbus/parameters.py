@@ -56,6 +56,15 @@ DEFAULT_ADDRESS: Final = 0x0020
 CHANGESET_INDEX: Final = 0
 #: An offer seen this many seconds ago can still be answered (the window is about 0.4 s).
 OFFER_FRESH: Final = 0.2
+#: Bus offers are tracked for at most this many sender addresses. A VBus has one master that
+#: offers the bus (one in the recorded DeltaSol MX system); more come from forged or corrupted
+#: addresses. A controller that operations wait for is tracked whatever the count.
+MAX_OFFERERS: Final = 16
+#: Frames waiting for a bus session: only the held controller's answers, packets and offers get
+#: in, and the session reads them as they come. A DeltaSol MX sends 7 packets a second besides its
+#: answers (recorded system); beyond this the newest are dropped (counted). The marker of a lost
+#: connection always gets in.
+INBOX_LIMIT: Final = 64
 
 
 class ParameterError(VBusError):
@@ -207,6 +216,9 @@ class ParameterEngine:
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._holding: int | None = None
         self.bus_sessions = 0
+        #: Offers from addresses beyond MAX_OFFERERS, and frames beyond INBOX_LIMIT, ignored.
+        self.ignored_offers = 0
+        self.dropped_frames = 0
         self._closed = False
         self.last_changeset: dict[int, int] = {}
         self._unsubscribe = [
@@ -358,14 +370,41 @@ class ParameterEngine:
             and frame.destination == BROADCAST
         )
         if is_offer:
-            self._offer_times[frame.source] = asyncio.get_running_loop().time()
-            self._offers.setdefault(frame.source, asyncio.Event()).set()
-        if self._inbox is not None and (
-            is_offer
-            or isinstance(frame, Packet)
-            or (isinstance(frame, Datagram) and frame.destination == self.address)
+            self._track_offer(frame.source)
+        if (
+            self._inbox is not None
+            and frame.source == self._holding
+            and (
+                is_offer
+                or isinstance(frame, Packet)
+                or (isinstance(frame, Datagram) and frame.destination == self.address)
+            )
         ):
-            self._inbox.put_nowait(frame)
+            if self._inbox.qsize() < INBOX_LIMIT:
+                self._inbox.put_nowait(frame)
+                return
+            if not self.dropped_frames:
+                _LOGGER.warning(
+                    "More than %d frames from 0x%04X waited during a bus session; dropping "
+                    "further ones (a faulty or foreign device sending with its address?)",
+                    INBOX_LIMIT,
+                    frame.source,
+                )
+            self.dropped_frames += 1
+
+    def _track_offer(self, source: int) -> None:
+        if source not in self._offers and len(self._offers) >= MAX_OFFERERS:
+            if not self.ignored_offers:
+                _LOGGER.warning(
+                    "Bus offers came from more than %d addresses; ignoring those from new "
+                    "ones such as 0x%04X (a faulty or foreign device on the bus?)",
+                    MAX_OFFERERS,
+                    source,
+                )
+            self.ignored_offers += 1
+            return
+        self._offer_times[source] = asyncio.get_running_loop().time()
+        self._offers.setdefault(source, asyncio.Event()).set()
 
     def _handle_state(self, state: SessionState, reason: BaseException | None) -> None:
         if state in (SessionState.DISCONNECTED, SessionState.FAILED, SessionState.STOPPED):

@@ -16,7 +16,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.protocol import Packet
 from custom_components.resol_vbus.vbus.session import SessionState
+from custom_components.resol_vbus.vbus.specification import Specification
 
 from .common import SERIAL, UNIQUE_ID, device, entry_data, mx_controller, mx_heat_meter
 
@@ -223,3 +225,29 @@ async def test_vbusnet_with_via_tag(hass: HomeAssistant, socket_enabled: None) -
         assert found is not None
         assert hass.states.get(found).state == "1.9"
         assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_template_packet_to_0015_is_not_a_block_packet(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The Tuxhorn BHKW sends to 0x0015 like block-type packets, but a template describes it."""
+    payload = bytearray(60)
+    payload[4:6] = (215).to_bytes(2, "little")  # SD3: Temperature sensor 1
+    payload[52:56] = (4321).to_bytes(4, "little")  # BS: Operating hours relay 1
+    init_integration.runtime_data._handle_frame(Packet(0x0015, 0x105F, 0x0100, bytes(payload)))
+    await hass.async_block_till_done()
+
+    bhkw = device(hass, init_integration.entry_id, (DOMAIN, f"{UNIQUE_ID}_00_105F"))
+    assert bhkw.name == "Tuxhorn BHKW"
+    registry = er.async_get(hass)
+    entities = er.async_entries_for_device(registry, bhkw.id, include_disabled_entities=True)
+    template = Specification.bundled().find_template(0x0015, 0x105F, 0x0100)
+    assert template is not None
+    assert len(template.fields) == 13
+    assert sorted(e.unique_id for e in entities) == sorted(
+        f"{UNIQUE_ID}_00_0015_105F_10_0100_{f.field_id}" for f in template.fields
+    )
+    temperature = entity_id(hass, "sensor", "00_0015_105F_10_0100", "004_2_0")
+    assert hass.states.get(temperature).state == "21.5"
+    hours = entity_id(hass, "sensor", "00_0015_105F_10_0100", "052_4_0")
+    assert hass.states.get(hours).state == "4321"

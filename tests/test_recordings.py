@@ -87,6 +87,35 @@ async def test_entities_and_devices_snapshot(
         assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_the_block_packet_stays_a_block_packet(
+    hass: HomeAssistant, socket_enabled: None, first_set: list
+) -> None:
+    """The MX's 7E11 → 0015 packet matches no template: no device, entity or unknown kind."""
+    (block,) = [p for p in first_set if p.destination == 0x0015]
+    assert (block.source, block.command) == (0x7E11, 0x0100)
+    assert Specification.bundled().decoder_for(block) is None
+    others = [p for p in first_set if p is not block]
+    async with Emulator(
+        personality=Personality.DL3, channels={1: StaticSource(*first_set)}, offer_interval=None
+    ) as emulator:
+        entry = await setup_dl3(hass, emulator)
+        coordinator = entry.runtime_data
+        await wait_for_packets(coordinator, len(others))
+        coordinator._handle_frame(block)
+        await hass.async_block_till_done()
+        assert sorted(key.packet_id for key in coordinator.packets) == sorted(
+            p.packet_id for p in others
+        )
+        assert coordinator.unknown_packets == {}
+        registry = er.async_get(hass)
+        unique_ids = [
+            e.unique_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+        ]
+        assert unique_ids
+        assert not [u for u in unique_ids if "_0015_" in u]
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
 async def test_states_equal_decoded_values_and_no_redundant_writes(
     hass: HomeAssistant, socket_enabled: None, first_set: list
 ) -> None:

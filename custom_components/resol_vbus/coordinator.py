@@ -4,6 +4,12 @@ VBus controllers resend their packets about every second, mostly unchanged. The 
 keeps the latest decoded values per packet and notifies only the entities whose field value
 changed; Home Assistant's own listener mechanism (which notifies every entity) is used only for
 connection-wide availability changes.
+
+What the bus can make an entry create is bounded (:class:`Bound`): a faulty or foreign device,
+or interference, that sends ever new addresses would otherwise mint devices and entities without
+end (wildcard templates match whole address ranges). Beyond a bound new kinds are ignored and
+counted; the first time, one warning is logged and a repair issue raised until the entry is
+unloaded. Kinds already admitted keep updating.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from homeassistant.config_entries import ConfigEntry
@@ -23,6 +30,7 @@ from homeassistant.exceptions import (
     ConfigEntryError,
     ConfigEntryNotReady,
 )
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util.ssl import client_context
@@ -56,6 +64,54 @@ STALE_CHECK_INTERVAL: Final = timedelta(seconds=10)
 STALE_FACTOR: Final = 10.0
 #: ... but never sooner than this (seconds).
 STALE_MINIMUM: Final = 60.0
+
+# Bounds per entry. The largest system the catalog knows, a DeltaSol MX fully equipped as its
+# value list allows (7 heating circuits, 7 heat quantity meters, 5 extension modules) behind a
+# DL3, sends 27 kinds of packets from 22 devices with 347 fields; the recorded real system (5 heat
+# quantity meters, 5 modules) 15 kinds from 10 devices with 293 fields. Each bound is at least 4×
+# the former.
+#: Kinds of packets (channel, destination, source, command) decoded.
+MAX_PACKET_KINDS: Final = 128
+#: VBus devices (channel, source address) that send them.
+MAX_DEVICES: Final = 96
+#: Their fields, one sensor or binary sensor each. The kind bound alone would allow 4 853 (the
+#: 128 largest kinds the templates can match).
+MAX_ENTITIES: Final = 1500
+#: Kinds of packets without a template kept for diagnostics (the recordings have 1: a glitch).
+MAX_UNKNOWN_PACKETS: Final = 32
+
+
+class Bound(StrEnum):
+    """A bounded table; ``too_many_<value>`` is the translation key of its repair issue."""
+
+    PACKET_KINDS = "packet_kinds"
+    DEVICES = "devices"
+    ENTITIES = "entities"
+    UNKNOWN_PACKETS = "unknown_packets"
+
+    @property
+    def limit(self) -> int:
+        """The bound."""
+        return _LIMITS[self]
+
+    @property
+    def issue_key(self) -> str:
+        """The translation key of the repair issue."""
+        return f"too_many_{self.value}"
+
+
+_LIMITS: Final = {
+    Bound.PACKET_KINDS: MAX_PACKET_KINDS,
+    Bound.DEVICES: MAX_DEVICES,
+    Bound.ENTITIES: MAX_ENTITIES,
+    Bound.UNKNOWN_PACKETS: MAX_UNKNOWN_PACKETS,
+}
+_IGNORED_WHAT: Final = {
+    Bound.PACKET_KINDS: "kinds of packets",
+    Bound.DEVICES: "VBus devices",
+    Bound.ENTITIES: "entities from VBus packets",
+    Bound.UNKNOWN_PACKETS: "unknown kinds of packets kept for diagnostics",
+}
 
 
 def connection_config(data: Mapping[str, Any]) -> ConnectionConfig:
@@ -134,6 +190,8 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
         self._clock = clock
         self.packets: dict[PacketKey, PacketState] = {}
         self.unknown_packets: dict[PacketKey, bytes] = {}
+        #: Per bound, the frames ignored because it was reached.
+        self.ignored: dict[Bound, int] = dict.fromkeys(Bound, 0)
         self._packet_callbacks: list[PacketCallback] = []
         self._connected_once = False
         self._lost = False
@@ -212,6 +270,8 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
         while self._unsubscribers:
             self._unsubscribers.pop()()
         await self.session.stop()
+        for bound in Bound:  # a reload starts counting afresh
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(bound))
         await super().async_shutdown()
 
     async def _async_update_data(self) -> None:
@@ -249,8 +309,8 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
 
     @callback
     def _handle_frame(self, frame: Frame) -> None:
-        if not isinstance(frame, Packet) or is_block_packet(frame):
-            return  # datagrams: parameterization; block packets repeat the controller's data
+        if not isinstance(frame, Packet):
+            return  # datagrams: parameterization
         key = PacketKey(frame.channel, frame.destination, frame.source, frame.command)
         now = self._clock()
         packet = self.packets.get(key)
@@ -281,12 +341,63 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
     def _add_packet(self, key: PacketKey, frame: Packet, now: float) -> None:
         decoder = self.spec.decoder_for(frame)
         if decoder is None:
-            self.unknown_packets[key] = frame.frame_data
+            if is_block_packet(frame):
+                return  # block-type packets repeat the controller's data
+            if key in self.unknown_packets or len(self.unknown_packets) < MAX_UNKNOWN_PACKETS:
+                self.unknown_packets[key] = frame.frame_data
+            else:
+                self._ignore(Bound.UNKNOWN_PACKETS, key)
+            return
+        bound = self._bound_reached(key, decoder)
+        if bound is not None:
+            self._ignore(bound, key)
             return
         packet = PacketState(key, decoder, frame.frame_data, decoder.decode(frame.frame_data), now)
         self.packets[key] = packet
         for packet_callback in list(self._packet_callbacks):
             packet_callback(packet)
+
+    def _bound_reached(self, key: PacketKey, decoder: PacketDecoder) -> Bound | None:
+        """The bound that admitting a new kind of packet would exceed, if any."""
+        packets = self.packets
+        if len(packets) >= MAX_PACKET_KINDS:
+            return Bound.PACKET_KINDS
+        devices = {(known.channel, known.source) for known in packets}
+        if (key.channel, key.source) not in devices and len(devices) >= MAX_DEVICES:
+            return Bound.DEVICES
+        fields = sum(len(packet.decoder.fields) for packet in packets.values())
+        if fields + len(decoder.fields) > MAX_ENTITIES:
+            return Bound.ENTITIES
+        return None
+
+    def _ignore(self, bound: Bound, key: PacketKey) -> None:
+        """Count a frame ``bound`` keeps out; the first time, warn and raise a repair issue."""
+        self.ignored[bound] += 1
+        if self.ignored[bound] > 1:
+            return
+        LOGGER.warning(
+            "%s reached its limit of %d %s, so it ignores new ones such as %s. A faulty or "
+            "foreign device on the bus, or interference, may be sending invalid addresses",
+            self.name,
+            bound.limit,
+            _IGNORED_WHAT[bound],
+            self._describe(key),
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id(bound),
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=bound.issue_key,
+            translation_placeholders={
+                "entry": self.config_entry.title,
+                "limit": str(bound.limit),
+            },
+        )
+
+    def _issue_id(self, bound: Bound) -> str:
+        return f"{bound.issue_key}_{self.config_entry.entry_id}"
 
     @callback
     def _check_stale(self, _now: object = None) -> None:

@@ -26,6 +26,7 @@ async def async_get_config_entry_diagnostics(
     session = coordinator.session
     stats = session.stats
     spec = coordinator.spec
+    engine = coordinator.values.engine
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
@@ -62,4 +63,10 @@ async def async_get_config_entry_diagnostics(
                 coordinator.unknown_packets.items(), key=lambda item: item[0].packet_id
             )
         ],
+        # Frames ignored because a bound was reached (forged or corrupted addresses).
+        "ignored_frames": {bound.value: count for bound, count in coordinator.ignored.items()},
+        "parameter_engine": {
+            "ignored_offers": engine.ignored_offers,
+            "dropped_frames": engine.dropped_frames,
+        },
     }

@@ -20,6 +20,7 @@ from custom_components.resol_vbus.vbus.recording import (
 )
 
 from .conftest import RECORDINGS, reference_file
+from .test_blocktype import PAYLOAD as BLOCK_PAYLOAD
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "custom_components" / "resol_vbus" / "vbus"
@@ -130,6 +131,57 @@ def test_decode_raw_capture_equals_recording(
         "unit": "Wh",
     }
     assert list(iter_packets(live.read_bytes())) == packets
+
+
+def test_decode_template_wins_over_block_type(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A packet to 0x0015 that a VSF template matches is decoded by it (as the reference does).
+
+    Only packets without a template are block-type packets: the Tuxhorn BHKW (0x105F, the one
+    template with destination 0x0015) and an EM (template with destination mask 0x0000) have
+    fields; the DeltaSol MX's block packet (protocol reference §9 vector) has sections.
+    """
+    bhkw = bytearray(60)
+    bhkw[4:6] = (215).to_bytes(2, "little")
+    bhkw[8:12] = (123456).to_bytes(4, "little")
+    bhkw[16] = 55
+    bhkw[52:56] = (4321).to_bytes(4, "little")
+    module = (1500).to_bytes(4, "little") + bytes(8)
+    live = tmp_path / "live.bin"
+    live.write_bytes(
+        Packet(0x0015, 0x105F, 0x0100, bytes(bhkw)).encode()
+        + Packet(0x0015, 0x6651, 0x0100, module).encode()
+        + Packet(0x0015, 0x7E11, 0x0100, BLOCK_PAYLOAD).encode()
+    )
+    bhkw_line, module_line, block_line = decode_lines(capsys, "--json", str(live))
+    assert "sections" not in bhkw_line
+    assert bhkw_line["device"] == "Tuxhorn BHKW"
+    assert [(f["id"], f["value"], f["unit"]) for f in bhkw_line["fields"]] == [
+        ("004_2_0", 21.5, "°C"),
+        ("006_2_0", 0.0, "°C"),
+        ("008_4_0", 123456, "Wh"),
+        ("016_1_0", 55, "%"),
+        ("017_1_0", 0, "%"),
+        ("024_1_0", 0, ""),
+        ("032_2_0", 0.0, "°C"),
+        ("034_2_0", 0.0, "°C"),
+        ("036_2_0", 0.0, "°C"),
+        ("038_2_0", 0.0, "°C"),
+        ("044_4_0", 0, "Wh"),
+        ("052_4_0", 4321, "h"),
+        ("056_4_0", 0, "h"),
+    ]
+    assert bhkw_line["fields"][0]["name"] == "SD3: Temperature sensor 1"
+    assert "sections" not in module_line
+    assert [(f["id"], f["name"], f["value"]) for f in module_line["fields"]] == [
+        ("000_4_0", "Resistor 1", 1.5),
+        ("004_4_0", "Resistor 2", 0.0),
+        ("008_4_0", "Resistor 3", 0.0),
+    ]
+    assert block_line["fields"] == []
+    assert [section["type"] for section in block_line["sections"]] == [0x0A, 0x0B, 0x08]
+    assert block_line["sections"][0]["values"] == [1.9000000000000001, 25.0, 5020902]
 
 
 def test_decode_languages_and_plain_text(

@@ -2,6 +2,12 @@
 
 Their payload is not described by a VSF packet template but by a list of sections, each a 4-byte
 header (frame count, type, two reserved bytes) followed by ``4 × frames`` bytes of elements.
+
+A packet with that header that a VSF template matches is decoded by the template, as the
+reference library does: the Tuxhorn BHKW's template (source 0x105F, destination 0x0015) and the
+templates whose destination mask is 0x0000 (sources 0x112E, 0x401x, 0x442x, 0x651x, 0x652x and
+0x665x, command 0x0100). Callers look the template up first; :func:`is_block_packet` only tells
+the header.
 """
 
 from __future__ import annotations
@@ -91,7 +97,7 @@ class BlockSection:
 
 
 def is_block_packet(packet: Packet) -> bool:
-    """Whether ``packet`` is a block-type packet."""
+    """Whether ``packet`` has the header of a block-type packet (a template takes precedence)."""
     return packet.destination == BLOCK_DESTINATION and packet.command == BLOCK_COMMAND
 
 

@@ -13,8 +13,9 @@ One JSON object per protocol 1.0 packet::
 
 ``value`` is the decoded number (Time in minutes, Weektime in minutes since Monday 00:00,
 DateTime in seconds since 2001-01-01 UTC); absent fields are left out. With ``text`` each field
-also carries the reference's human text. Block-type packets (destination 0x0015) have no
-template fields; their sections are listed under ``"sections"``.
+also carries the reference's human text. Block-type packets (destination 0x0015, command
+0x0100, no matching template) have no template fields; their sections are listed under
+``"sections"``.
 
 The constant parts of every line are built once per packet header and field, so formatting a
 packet costs one ``repr`` per value.
@@ -113,16 +114,16 @@ class PacketJsonFormatter:
 
     def _line(self, packet: Packet) -> str:
         head = self._head(packet)
-        if is_block_packet(packet):
+        decoder = self._spec.decoder_for(packet)
+        if decoder is None:
+            if not is_block_packet(packet):
+                return head + "]}"
             sections = decode_block_packet(packet) or ()
             listed = [
                 {"id": s.surrogate_packet_id, "type": s.type, "values": list(s.values)}
                 for s in sections
             ]
             return f'{head}], "sections": {_dumps(listed)}}}'
-        decoder = self._spec.decoder_for(packet)
-        if decoder is None:
-            return head + "]}"
         key = (decoder, len(packet.frame_data))
         function = self._lines.get(key)
         if function is None:

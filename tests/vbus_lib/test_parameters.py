@@ -331,6 +331,43 @@ async def test_queued_writes_to_one_value_coalesce(rig: Rig) -> None:
     assert rig.controller.store.writes == [(1977, 2)]
 
 
+async def test_a_merged_write_is_sent_while_any_caller_waits(rig: Rig) -> None:
+    """Issue 13, defect 1: the first caller gives up; the write merged into its request is not.
+
+    It was dropped from the queue with the first caller: nothing was sent at the next offer and
+    the second caller waited its whole deadline for "not known whether it changed". (The
+    engine's own deadline takes the same path: tests/reliability/test_model_parameters.py.)
+    """
+    first = asyncio.create_task(rig.engine.set(MX, 1, index=1977))
+    await asyncio.sleep(0)  # queued
+    second = asyncio.create_task(rig.engine.set(MX, 3, index=1977))
+    await asyncio.sleep(0)  # merged into the first caller's queued request
+    assert len(rig.engine._queue) == 1
+    first.cancel()  # a script stopped, an automation in restart mode
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await rig.controller.wait_bus_free()
+    assert rig.controller.offer_bus()
+    assert await second == ValueResult(1977, 3, CHANGESET)
+    assert rig.controller.store.writes == [(1977, 3)]
+
+
+async def test_a_request_nobody_waits_for_is_dropped_unsent(rig: Rig) -> None:
+    task = asyncio.create_task(rig.engine.set(MX, 1, index=1977))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rig.engine._queue == []
+    worker = rig.engine._workers[MX]  # still waiting for an offer
+    await rig.controller.wait_bus_free()
+    assert rig.controller.offer_bus()
+    async with asyncio.timeout(10):
+        await worker  # it ends without taking the bus
+    assert rig.wire == [("RX", Datagram(BROADCAST, MX, CMD_OFFER).encode().hex(" ").upper())]
+    assert rig.controller.store.writes == []
+
+
 async def test_a_closed_engine_takes_no_more_work(rig: Rig) -> None:
     await rig.engine.close()
     with pytest.raises(SessionAbortedError, match="closed"):

@@ -99,6 +99,10 @@ class SessionAbortedError(ParameterError, VBusConnectionError):
     """The connection broke while the operation was pending; it was not completed."""
 
 
+class NotSentError(SessionAbortedError):
+    """The connection ended (or the engine closed) before the request was sent: nothing changed."""
+
+
 class Action(StrEnum):
     """What an operation does."""
 
@@ -126,6 +130,7 @@ class _Operation:
     value: int = 0
     retries_left: int = 1
     started: bool = False
+    waiters: int = 0  # callers waiting for the result (merged writes have several)
     future: asyncio.Future[ValueResult] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -221,6 +226,7 @@ class ParameterEngine:
         self.dropped_frames = 0
         self._closed = False
         self.last_changeset: dict[int, int] = {}
+        self._changeset_listeners: list[Callable[[int, int | None, int], None]] = []
         self._unsubscribe = [
             bus.subscribe(self._handle_frame),
             bus.add_state_listener(self._handle_state),
@@ -264,6 +270,17 @@ class ParameterEngine:
         """Read the changeset ID (value index 0)."""
         return await self._submit(_Operation(Action.CHANGESET, controller, CHANGESET_INDEX))
 
+    def add_changeset_listener(
+        self, listener: Callable[[int, int | None, int], None]
+    ) -> Callable[[], None]:
+        """Call ``listener(controller, old, new)`` when a controller's changeset is read anew.
+
+        ``old`` is ``None`` the first time; a different ``new`` means the value list changed (a
+        firmware update or a new configuration): values read before may have moved.
+        """
+        self._changeset_listeners.append(listener)
+        return lambda: self._changeset_listeners.remove(listener)
+
     async def close(self) -> None:
         """Fail everything pending and stop; the bus is released if held."""
         self._closed = True
@@ -274,7 +291,7 @@ class ParameterEngine:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
-        self._fail_all(SessionAbortedError("The parameter engine was closed"))
+        self._abort(list(self._queue), "The parameter engine was closed", retry=False)
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -288,11 +305,12 @@ class ParameterEngine:
         queued = self._queued_write(operation)
         if queued is not None:
             # A write to the same value is still waiting for the bus: the last value wins,
-            # and both callers get the controller's acknowledgement of it.
+            # and every caller gets the controller's acknowledgement of it.
             queued.value = operation.value
             operation = queued
         else:
             self._queue.append(operation)
+        operation.waiters += 1
         if operation.controller not in self._workers:
             self._workers[operation.controller] = asyncio.create_task(
                 self._work(operation.controller),
@@ -302,14 +320,28 @@ class ParameterEngine:
             async with asyncio.timeout(self.timing.deadline):
                 return await asyncio.shield(operation.future)
         except TimeoutError as err:
-            if operation in self._queue:
-                self._queue.remove(operation)
-            msg = f"The operation did not complete within {self.timing.deadline:g} s"
-            raise NoAnswerError(msg) from err
+            self._leave(operation)
+            if operation.started:
+                msg = (
+                    f"The controller 0x{operation.controller:04X} did not complete the request "
+                    f"within {self.timing.deadline:g} s"
+                )
+                raise NoAnswerError(msg) from err
+            msg = (
+                f"The request was not sent within {self.timing.deadline:g} s: the controller "
+                f"0x{operation.controller:04X} did not offer the bus (is another device talking "
+                "to it?)"
+            )
+            raise BusNotOfferedError(msg) from err
         except asyncio.CancelledError:
-            if operation in self._queue:
-                self._queue.remove(operation)
+            self._leave(operation)
             raise
+
+    def _leave(self, operation: _Operation) -> None:
+        """A caller stopped waiting; a request nobody waits for and not yet sent is dropped."""
+        operation.waiters -= 1
+        if operation.waiters <= 0 and not operation.started and operation in self._queue:
+            self._queue.remove(operation)
 
     def _queued_write(self, operation: _Operation) -> _Operation | None:
         if operation.action != Action.SET:
@@ -328,17 +360,28 @@ class ParameterEngine:
         return [op for op in self._queue if op.controller == controller and not op.future.done()]
 
     async def _work(self, controller: int) -> None:
-        """Run bus sessions for ``controller`` while operations are queued."""
+        """Run bus sessions for ``controller`` while operations are queued.
+
+        No exception ends it while operations wait: each one fails those it concerns.
+        """
         try:
             while self._pending(controller):
                 try:
                     await self._wait_for_offer(controller)
+                    if not self._pending(controller):
+                        break  # every caller gave up meanwhile: do not take the bus for nothing
                     await self._bus_session(controller)
                 except SessionAbortedError:
                     continue  # what may not be retried has failed already (_handle_state)
                 except ParameterError as err:
                     for operation in self._pending(controller):
                         self._fail(operation, err)
+                except VBusError as err:  # sending failed: the connection broke under us
+                    self._abort(self._pending(controller), f"The connection broke: {err}")
+                except Exception as err:  # a bug: fail what waits, keep working for later requests
+                    _LOGGER.exception("Unexpected error in a bus session with 0x%04X", controller)
+                    for operation in self._pending(controller):
+                        self._fail(operation, ParameterError(f"Unexpected error: {err!r}"))
         finally:
             self._workers.pop(controller, None)
 
@@ -408,22 +451,38 @@ class ParameterEngine:
 
     def _handle_state(self, state: SessionState, reason: BaseException | None) -> None:
         if state in (SessionState.DISCONNECTED, SessionState.FAILED, SessionState.STOPPED):
-            error = SessionAbortedError(f"The connection to the device was lost: {reason}")
             if self._inbox is not None:
                 self._inbox.put_nowait(_ABORT)
-            for operation in list(self._queue):
-                if operation.idempotent and operation.retries_left > 0:
-                    operation.retries_left -= 1  # a read is tried again after reconnecting
-                    continue
-                self._queue.remove(operation)
-                if not operation.future.done():
-                    operation.future.set_exception(error)
+            # A passing loss (DISCONNECTED: the session reconnects) keeps what was not sent yet
+            # and retries reads once; the end of the session fails everything.
+            self._abort(
+                list(self._queue),
+                f"The connection to the device was lost: {reason}",
+                retry=state == SessionState.DISCONNECTED,
+            )
 
-    def _fail_all(self, error: ParameterError) -> None:
-        for operation in self._queue:
-            if not operation.future.done():
-                operation.future.set_exception(error)
-        self._queue.clear()
+    def _abort(self, operations: list[_Operation], reason: str, *, retry: bool = True) -> None:
+        """The connection broke (or the engine closed) while ``operations`` waited.
+
+        With ``retry``, a request not sent yet stays queued for the next connection and a read
+        in progress is tried once more; a write in progress fails (it may or may not have
+        reached the controller: it is never repeated behind the caller's back). Without
+        ``retry`` everything fails, saying whether it was sent.
+        """
+        for operation in operations:
+            if operation.future.done():
+                continue
+            if retry and not operation.started:
+                continue
+            if retry and operation.idempotent and operation.retries_left > 0:
+                operation.retries_left -= 1
+                continue
+            error = (
+                SessionAbortedError(reason)
+                if operation.started
+                else NotSentError(f"{reason}; the request was not sent")
+            )
+            self._fail(operation, error)
 
     # -- one bus session ----------------------------------------------------------------------
 
@@ -436,7 +495,7 @@ class ParameterEngine:
         self._holding = controller
         try:
             changeset = await self._read_changeset(controller)
-            self.last_changeset[controller] = changeset
+            self._note_changeset(controller, changeset)
             _LOGGER.debug(
                 "Bus session with 0x%04X: %d operations, changeset %08X",
                 controller,
@@ -450,12 +509,22 @@ class ParameterEngine:
                 operation.started = True
             if late:
                 changeset = await self._read_changeset(controller)
-                self.last_changeset[controller] = changeset
+                self._note_changeset(controller, changeset)
                 await self._run(controller, changeset, late)
         finally:
             await self._release(controller)
             self._holding = None
             self._inbox = None
+
+    def _note_changeset(self, controller: int, changeset: int) -> None:
+        """Remember the changeset just read; tell the listeners."""
+        old = self.last_changeset.get(controller)
+        self.last_changeset[controller] = changeset
+        for listener in list(self._changeset_listeners):
+            try:
+                listener(controller, old, changeset)
+            except Exception:
+                _LOGGER.exception("Error in a changeset listener")
 
     async def _run(
         self, controller: int, changeset: int, operations: list[_Operation], *, again: bool = True
@@ -463,17 +532,21 @@ class ParameterEngine:
         for operation in operations:
             if operation.action == Action.CHANGESET:
                 self._finish(operation, ValueResult(CHANGESET_INDEX, changeset, changeset))
-        if await self._resolve_indices(controller, changeset, operations):
+        looked_up = await self._resolve_indices(controller, changeset, operations)
+        if looked_up:
             current = await self._read_changeset(controller)  # resynchronise after look-ups
             if current != changeset:
                 # The value list changed under us (a firmware update, a new configuration):
                 # the indices just looked up may point elsewhere now. Look them up again, once.
+                self._note_changeset(controller, current)
                 self._forget_indices(controller, changeset, current, operations, fail=not again)
                 if again:
                     remaining = [op for op in operations if not op.future.done()]
                     await self._run(controller, current, remaining, again=False)
                     return
                 changeset = current
+            else:
+                self._confirm_indices(controller, changeset, looked_up)
         writes = [op for op in operations if op.action == Action.SET and op.index is not None]
         for operation in writes:
             await self._transfer(controller, changeset, operation, CMD_SET, operation.value)
@@ -483,11 +556,21 @@ class ParameterEngine:
             if operation.action == Action.GET and operation.index is not None:
                 await self._transfer(controller, changeset, operation, CMD_GET, 0)
 
+    def _confirm_indices(
+        self, controller: int, changeset: int, looked_up: list[_Operation]
+    ) -> None:
+        """The changeset did not change during the look-ups: cache the indices, answer them."""
+        for operation in looked_up:
+            index, id_hash = operation.index, operation.id_hash
+            assert index is not None and id_hash is not None  # noqa: PT018, S101 - looked up
+            self.cache.put(controller, changeset, id_hash, index)
+            if operation.action == Action.LOOKUP:
+                self._finish(operation, ValueResult(index, id_hash, changeset))
+
     def _forget_indices(
         self, controller: int, old: int, new: int, operations: list[_Operation], *, fail: bool
     ) -> None:
         """The changeset changed from ``old`` to ``new``: drop looked-up indices (or fail)."""
-        self.last_changeset[controller] = new
         _LOGGER.warning(
             "The changeset of 0x%04X changed from %08X to %08X during a bus session",
             controller,
@@ -509,21 +592,28 @@ class ParameterEngine:
 
     async def _resolve_indices(
         self, controller: int, changeset: int, operations: list[_Operation]
-    ) -> bool:
-        """Fill in the indices of hash-addressed operations; return whether any look-up ran."""
-        looked_up = False
+    ) -> list[_Operation]:
+        """Fill in the indices of hash-addressed operations; return those looked up on the bus.
+
+        Indices from the cache are final; those looked up are cached (and look-ups answered)
+        only once a resynchronisation confirms the changeset did not change meanwhile.
+        """
+        looked_up: list[_Operation] = []
+        found: dict[int, int] = {}  # hash -> index looked up in this session
         for operation in operations:
             if operation.index is not None or operation.id_hash is None:
                 continue
             index = self.cache.get(controller, changeset, operation.id_hash)
             if index is None:
-                looked_up = True
-                index = await self._lookup(controller, operation)
+                index = found.get(operation.id_hash)
                 if index is None:
-                    continue
-                self.cache.put(controller, changeset, operation.id_hash, index)
+                    index = await self._lookup(controller, operation)
+                    if index is None:
+                        continue
+                    found[operation.id_hash] = index
+                looked_up.append(operation)
             operation.index = index
-            if operation.action == Action.LOOKUP:
+            if operation.action == Action.LOOKUP and operation not in looked_up:
                 self._finish(operation, ValueResult(index, operation.id_hash, changeset))
         return looked_up
 

@@ -121,6 +121,18 @@ class ValueResult:
     changeset: int
 
 
+def _result_future() -> asyncio.Future[ValueResult]:
+    """An operation's future; its outcome counts as seen even when every caller gave up."""
+    future: asyncio.Future[ValueResult] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(_seen)
+    return future
+
+
+def _seen(future: asyncio.Future[ValueResult]) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved: asyncio would log it as never retrieved
+
+
 @dataclass(eq=False)
 class _Operation:
     action: Action
@@ -131,9 +143,7 @@ class _Operation:
     retries_left: int = 1
     started: bool = False
     waiters: int = 0  # callers waiting for the result (merged writes have several)
-    future: asyncio.Future[ValueResult] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    future: asyncio.Future[ValueResult] = field(default_factory=_result_future)
 
     @property
     def idempotent(self) -> bool:

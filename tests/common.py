@@ -145,10 +145,14 @@ FAST = Timing(offer=3, request=0.2, increment=0.1, release=0.3, deadline=15)
 
 
 async def setup_values(
-    hass: HomeAssistant, emulator: Emulator, **options: object
+    hass: HomeAssistant, emulator: Emulator, *, port: int | None = None, **options: object
 ) -> ValuesCoordinator:
+    """An entry for ``emulator`` (or a proxy in front of it at ``port``), its values read."""
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id=UNIQUE_ID, data=entry_data(emulator.port), options=options
+        domain=DOMAIN,
+        unique_id=UNIQUE_ID,
+        data=entry_data(port or emulator.port),
+        options=options,
     )
     entry.add_to_hass(hass)
     with pytest.MonkeyPatch.context() as patcher:
@@ -235,6 +239,18 @@ async def wait_for_values(hass: HomeAssistant, entry: MockConfigEntry) -> Values
         remove()
     await hass.async_block_till_done()
     return found[0]
+
+
+async def wait_until_read(values: ValuesCoordinator) -> None:
+    """Until every value of ``values`` was read since they were last invalidated (at most 15 s)."""
+    read = asyncio.Event()
+    remove = values.async_add_listener(lambda: values.current and read.set())
+    try:
+        if not values.current:
+            async with asyncio.timeout(15):
+                await read.wait()
+    finally:
+        remove()
 
 
 def shown(spec_field: FieldSpec, value: Value | None) -> object:

@@ -27,6 +27,7 @@ from .common import (
     setup_values,
     wait_for_packets,
     wait_for_state,
+    wait_until_read,
     withhold_offers,
 )
 from .vbus_lib.faultproxy import Failure, FaultProxy, Step
@@ -204,7 +205,7 @@ async def test_stopping_home_assistant_while_a_write_is_queued(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     with pytest.raises(HomeAssistantError) as excinfo:
         await write
-    assert excinfo.value.translation_key == "connection_lost"
+    assert excinfo.value.translation_key == "not_sent"
     assert values.engine._queue == []  # nothing left behind to be written later
     assert mx.controller(1).store.writes == []
 
@@ -255,6 +256,9 @@ async def test_firmware_update_between_lookup_and_write(
         assert excinfo.value.translation_key == error
         assert "kept changing" in excinfo.value.translation_placeholders["error"]
         assert store.writes == []
+        # The value list changed: nothing shows as known until it is read again.
+        assert hass.states.get(relay).state == STATE_UNAVAILABLE
+        await wait_until_read(values)
         assert hass.states.get(relay).state == "auto"
 
 

@@ -55,6 +55,11 @@ class VBusClockButton(CoordinatorEntity["ValuesCoordinator"], ButtonEntity):
         )
         self._attr_device_info = controller_device_info(coordinator, values.key)
 
+    @property
+    def available(self) -> bool:
+        """Connected, and the controller's values were read in this connection."""
+        return super().available and self.coordinator.current
+
     async def async_press(self) -> None:
         """Write date and time, then the time of day (the controller's local wall time)."""
         now = dt_util.now().replace(tzinfo=None)

@@ -34,3 +34,6 @@ DEFAULT_REFRESH_INTERVAL: Final = 10.0
 CONF_WRITE_LIMIT: Final = "write_limit"  # writes per value per minute
 DEFAULT_WRITE_LIMIT: Final = 4
 CONF_ALLOW_ANY_VALUE: Final = "allow_any_value"  # services may write values outside the catalog
+
+#: State attribute of a settings entity while a write waits for the bus: the requested value.
+ATTR_PENDING: Final = "pending"

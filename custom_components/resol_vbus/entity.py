@@ -11,7 +11,7 @@ from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, Device
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURER
+from .const import ATTR_PENDING, CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURER
 from .coordinator import VBusCoordinator
 from .values import invalid_value
 from .vbus.catalog import CatalogError
@@ -221,6 +221,9 @@ class VBusValueEntity(CoordinatorEntity["ValuesCoordinator"]):
         # not set up) starts disabled; the user can enable it.
         self._attr_entity_registry_enabled_default = values.applies(value)
 
+    # The requested value of a write that waits for the bus: a moment's information, not history.
+    _unrecorded_attributes = frozenset({ATTR_PENDING})
+
     @property
     def raw(self) -> int | None:
         """The last value read from (or acknowledged by) the controller."""
@@ -228,12 +231,20 @@ class VBusValueEntity(CoordinatorEntity["ValuesCoordinator"]):
 
     @property
     def available(self) -> bool:
-        """Readable, and the controller knows this value."""
-        return (
-            super().available
-            and self.catalog_value.value_id not in self.coordinator.missing
-            and self.raw is not None
-        )
+        """Connected, and the value shown is what the controller confirmed since then."""
+        return super().available and self.coordinator.known(self.catalog_value)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, object] | None:
+        """While a write waits: the requested value (the state stays the confirmed one)."""
+        pending = self.coordinator.pending.get(self.catalog_value.value_id)
+        if pending is None:
+            return None
+        return {ATTR_PENDING: self.pending_value(pending)}
+
+    def pending_value(self, raw: int) -> object:
+        """How the ``pending`` attribute shows a requested raw value (as the state would)."""
+        return self.catalog_value.to_display(raw)
 
     def _to_raw(self, shown: DisplayValue) -> int:
         """The raw value for ``shown``; invalid input is the user's error, translated."""

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
     from .vbus.catalog import CatalogValue
 
 PARALLEL_UPDATES = 1
-#: Ranges with more steps than this are typed into a box rather than slid.
-SLIDER_STEPS = 100
 
 
 async def async_setup_entry(
@@ -45,10 +43,9 @@ class VBusValueNumber(VBusValueEntity, NumberEntity):
         self._attr_native_unit_of_measurement = value.unit
         if value.device_class:
             self._attr_device_class = NumberDeviceClass(value.device_class)
-        span = self._attr_native_max_value - self._attr_native_min_value
-        self._attr_mode = (
-            NumberMode.BOX if span / self._attr_native_step > SLIDER_STEPS else NumberMode.AUTO
-        )
+        # A box, not a slider: the controller keeps its settings in flash memory, and a slider
+        # writes at every step it is dragged or nudged through.
+        self._attr_mode = NumberMode.BOX
 
     @property
     def native_value(self) -> float | None:

@@ -159,10 +159,12 @@ async def _async_set_value(call: ServiceCall) -> dict[str, Any]:
         if current.value == raw:  # already set: nothing to write
             return _response(current, None)
         # One limit per value, however the calls name it: its index is known by now.
-        manager.check_rate(f"{address:04X}:index {current.index}", label)
+        rate_key = f"{address:04X}:index {current.index}"
+        manager.check_rate(rate_key, label)
         result = await manager.engine.set(address, raw, index=current.index)
     except VBusError as err:
         raise operation_failed(err, label, "write_failed") from err
+    manager.count_write(rate_key)
     LOGGER.info(
         "Changed value %s of 0x%04X from %d to %d", label, address, current.value, result.value
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.switch import SwitchEntity
+from homeassistant.const import STATE_OFF, STATE_ON
 
 from .entity import VBusValueEntity, async_setup_values
 from .vbus.catalog import ValueKind
@@ -35,6 +36,10 @@ class VBusValueSwitch(VBusValueEntity, SwitchEntity):
         """Whether the function is on."""
         raw = self.raw
         return None if raw is None else bool(self.catalog_value.to_display(raw))
+
+    def pending_value(self, raw: int) -> object:
+        """``on`` or ``off``, as the state shows it."""
+        return STATE_ON if self.catalog_value.to_display(raw) else STATE_OFF
 
     async def async_turn_on(self, **kwargs: Any) -> None:  # noqa: ARG002
         """Switch the function on."""

@@ -2,13 +2,25 @@
 
 For each controller on the bus that the catalog knows, a :class:`ValuesCoordinator` reads its
 catalog values in one bus session after setup and then every ``refresh_interval`` minutes
-(not every second: every read takes the bus from the controller), and after every write.
-Writes are validated, skipped when nothing changes, rate-limited per value and logged.
+(not every second: every read takes the bus from the controller).
+
+What Home Assistant shows is what the controller confirmed (a read, or the acknowledgement of a
+write) since the connection last came up. When the values may have changed behind its back (the
+connection was lost, the controller stopped sending for a while, its value list changed) they
+are unknown, and the entities unavailable, until they are read again, which happens at once. A
+write whose outcome is unknown (the connection broke after it was sent) makes that value unknown
+until it is read again. While a write waits for the bus, the entity shows the confirmed value and
+the requested one as its ``pending`` attribute.
+
+Writes are validated, skipped when the confirmed value is already the requested one (and no
+other write to it waits), limited per value to the writes the controller acknowledged in the last
+minute (requests merged into one write, or skipped, do not count), and logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from datetime import timedelta
@@ -35,6 +47,7 @@ from .vbus.parameters import (
     ChangesetChangedError,
     MemoryIndexCache,
     NoAnswerError,
+    NotSentError,
     ParameterEngine,
     SessionAbortedError,
     Timing,
@@ -43,6 +56,7 @@ from .vbus.parameters import (
     ValueRejectedError,
     ValueResult,
 )
+from .vbus.session import SessionState
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -89,8 +103,11 @@ _FAILURES: Final[tuple[tuple[type[VBusError], str], ...]] = (
     (NoAnswerError, "no_answer"),
     (ValueRejectedError, "value_rejected"),
     (UnknownValueError, "value_unknown"),
+    (NotSentError, "not_sent"),
     (SessionAbortedError, "connection_lost"),
 )
+#: Errors after which a write's outcome is unknown: it was sent, but not acknowledged.
+_OUTCOME_UNKNOWN: Final = (NoAnswerError, SessionAbortedError)
 
 
 def invalid_value(value: str, err: Exception) -> ServiceValidationError:
@@ -140,6 +157,14 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         self.catalog = catalog
         self.key = key
         self.missing: set[str] = set()
+        #: Every value was read since the last invalidation (connection, value list, restart).
+        self.current = False
+        #: Values the controller confirmed since then (read, or a write acknowledged); not those
+        #: whose last write may or may not have reached it.
+        self.confirmed: set[str] = set()
+        #: Raw values requested by writes still waiting, and how many wait, per value id.
+        self.pending: dict[str, int] = {}
+        self._waiting: dict[str, int] = {}
 
     @property
     def controller(self) -> int:
@@ -172,7 +197,32 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
                     translation_placeholders={"error": str(result)},
                 ) from result
         self._report_missing(missing)
+        self.current = True
+        self.confirmed = set(data)
         return data
+
+    @callback
+    def async_invalidate(self) -> None:
+        """The values may have changed behind our back: unknown (unavailable) until re-read."""
+        if self.current or self.confirmed:
+            self.current = False
+            self.confirmed.clear()
+            self.async_update_listeners()
+
+    @callback
+    def async_reread(self) -> None:
+        """Read every value again now (in the background; repeated requests are debounced)."""
+        self.config_entry.async_create_background_task(
+            self.hass, self.async_request_refresh(), f"resol_vbus re-read {self.controller:04X}"
+        )
+
+    def known(self, value: CatalogValue) -> bool:
+        """Whether ``value`` shows what the controller holds (confirmed, current)."""
+        return (
+            value.value_id in self.confirmed
+            and value.value_id not in self.missing
+            and self.raw(value) is not None
+        )
 
     def _report_missing(self, missing: set[str]) -> None:
         """A repair issue when values the controller had are gone (firmware changed)."""
@@ -201,15 +251,26 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         return self.catalog.applies(value, self.data or {})
 
     async def async_write(self, value: CatalogValue, raw: int) -> ValueResult | None:
-        """Write ``raw`` (validated) unless it is the current value; show the acknowledgement."""
+        """Write ``raw`` (validated); show the acknowledgement; ``None`` if nothing to write.
+
+        Nothing is written when the controller confirmed this value already and no other write
+        to it waits. Until the acknowledgement the entity keeps the confirmed value and shows
+        ``raw`` as pending.
+        """
+        value_id = value.value_id
         try:
             raw = value.validate_raw(raw)
         except CatalogError as err:
             raise invalid_value(self.label(value), err) from err
         old = self.raw(value)
-        if old == raw:
+        if self.known(value) and old == raw and value_id not in self.pending:
             return None
-        self._check_rate(value)
+        manager: ValuesManager = self.config_entry.runtime_data.values
+        rate_key = f"{self.controller:04X}:{value_id}"
+        manager.check_rate(rate_key, self.label(value))
+        self.pending[value_id] = raw
+        self._waiting[value_id] = self._waiting.get(value_id, 0) + 1
+        self.async_update_listeners()
         try:
             result = await self.engine.set(
                 self.controller,
@@ -219,16 +280,50 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
                 maximum=value.raw_maximum,
             )
         except VBusError as err:
+            self._stop_waiting(value_id)
+            if isinstance(err, _OUTCOME_UNKNOWN) and not isinstance(err, NotSentError):
+                self._async_unconfirmed(value)
+            self.async_update_listeners()
             raise operation_failed(err, self.label(value), "write_failed") from err
+        except BaseException:  # cancelled: the caller gave up (the write may still be made)
+            self._stop_waiting(value_id)
+            self.async_update_listeners()
+            raise
+        self._stop_waiting(value_id)
+        manager.count_write(rate_key)
         LOGGER.info(
-            "Changed %s of %s from %s to %s", value.value_id, self.catalog.name, old, result.value
+            "Changed %s of %s from %s to %s", value_id, self.catalog.name, old, result.value
         )
-        self.async_set_updated_data({**(self.data or {}), value.value_id: result.value})
+        self._async_confirm(value_id, result.value)  # one state: the new value, not pending
         return result
 
-    def _check_rate(self, value: CatalogValue) -> None:
-        manager: ValuesManager = self.config_entry.runtime_data.values
-        manager.check_rate(f"{self.controller:04X}:{value.value_id}", self.label(value))
+    def _stop_waiting(self, value_id: str) -> None:
+        self._waiting[value_id] -= 1
+        if not self._waiting[value_id]:
+            del self._waiting[value_id]
+            self.pending.pop(value_id, None)
+
+    @callback
+    def _async_unconfirmed(self, value: CatalogValue) -> None:
+        """The write was sent but not acknowledged: unknown until read again."""
+        self.confirmed.discard(value.value_id)
+        self.config_entry.async_create_background_task(
+            self.hass, self._async_read_one(value), f"resol_vbus read {value.value_id}"
+        )
+
+    async def _async_read_one(self, value: CatalogValue) -> None:
+        try:
+            result = await self.engine.get(self.controller, id_hash=value.id_hash)
+        except VBusError as err:
+            LOGGER.debug("Could not read %s again: %s", value.value_id, err)
+            return  # it stays unknown until the next complete read
+        self._async_confirm(value.value_id, result.value)
+
+    @callback
+    def _async_confirm(self, value_id: str, raw: int) -> None:
+        """The controller confirmed ``raw`` for ``value_id`` (an acknowledgement or a read)."""
+        self.confirmed.add(value_id)
+        self.async_set_updated_data({**(self.data or {}), value_id: raw})
 
     def label(self, value: CatalogValue) -> str:
         """What messages call ``value``: its name in Home Assistant's language."""
@@ -236,6 +331,11 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
 
 
 type ControllerCallback = Callable[[ValuesCoordinator], None]
+
+
+def _discard(listeners: list[Callable[[], None]], listener: Callable[[], None]) -> None:
+    if listener in listeners:
+        listeners.remove(listener)
 
 
 class ValuesManager:
@@ -252,21 +352,32 @@ class ValuesManager:
         self._callbacks: list[ControllerCallback] = []
         self._detecting: set[int] = set()
         self._writes: dict[str, deque[float]] = {}
+        self._connected = True
 
-    def check_rate(self, key: str, label: str) -> None:
-        """Refuse a write when ``key`` was written too often in the last minute."""
-        limit = int(self.entry.options.get(CONF_WRITE_LIMIT, DEFAULT_WRITE_LIMIT))
+    def _recent_writes(self, key: str) -> deque[float]:
         now = time.monotonic()
         recent = self._writes.setdefault(key, deque())
         while recent and now - recent[0] > 60:  # noqa: PLR2004 - per minute
             recent.popleft()
-        if len(recent) >= limit:
+        return recent
+
+    def check_rate(self, key: str, label: str) -> None:
+        """Refuse a write when the controller acknowledged too many writes of ``key`` lately.
+
+        Only writes count (:meth:`count_write`): requests merged into one write or skipped do
+        not, so a slider's steps cost the writes the controller made, not the clicks.
+        """
+        limit = int(self.entry.options.get(CONF_WRITE_LIMIT, DEFAULT_WRITE_LIMIT))
+        if len(self._recent_writes(key)) >= limit:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="write_rate_limited",
                 translation_placeholders={"value": label, "limit": str(limit)},
             )
-        recent.append(now)
+
+    def count_write(self, key: str) -> None:
+        """The controller acknowledged a write of ``key``."""
+        self._recent_writes(key).append(time.monotonic())
 
     async def async_setup(self) -> None:
         """Load the cache and the catalog (file I/O, off the event loop); watch the bus."""
@@ -274,6 +385,41 @@ class ValuesManager:
         await self.hass.async_add_executor_job(catalogs)
         coordinator: VBusCoordinator = self.entry.runtime_data
         self.entry.async_on_unload(coordinator.async_add_packet_callback(self._packet_seen))
+        self.entry.async_on_unload(coordinator.session.add_state_listener(self._session_state))
+        self.entry.async_on_unload(self.engine.add_changeset_listener(self._changeset_read))
+
+    @callback
+    def _session_state(self, state: SessionState, _reason: BaseException | None) -> None:
+        """Values are unknown while disconnected and read again when the connection is back."""
+        if state == SessionState.CONNECTED:
+            if not self._connected:
+                self._connected = True
+                for values in self.controllers.values():
+                    values.async_reread()
+        elif state != SessionState.CONNECTING:
+            self._connected = False
+            for values in self.controllers.values():
+                values.async_invalidate()
+
+    @callback
+    def _changeset_read(self, controller: int, old: int | None, new: int) -> None:
+        """A new value list (firmware update, new configuration): read everything again."""
+        values = self.controllers.get(controller)
+        if values is not None and old is not None and old != new:
+            LOGGER.info("The value list of %s changed; reading its values again", values.name)
+            values.async_invalidate()
+            values.async_reread()
+
+    @callback
+    def _packet_availability(self, address: int, packet: PacketState) -> None:
+        """A controller that stopped sending may have been restarted: read again when it sends."""
+        values = self.controllers.get(address)
+        if values is None:
+            return
+        if packet.available:
+            values.async_reread()
+        else:
+            values.async_invalidate()
 
     async def async_shutdown(self) -> None:
         """Fail what is still queued and release the bus."""
@@ -303,6 +449,9 @@ class ValuesManager:
         if not any(catalog.address == address for catalog in catalogs()):
             return
         self._detecting.add(address)
+        listener = functools.partial(self._packet_availability, address, packet)
+        packet.availability_listeners.append(listener)
+        self.entry.async_on_unload(lambda: _discard(packet.availability_listeners, listener))
         self.entry.async_create_background_task(
             self.hass, self._async_add_controller(packet.key), f"resol_vbus detect {address:04X}"
         )

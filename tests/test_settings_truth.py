@@ -1,0 +1,244 @@
+"""Settings entities show what the controller holds (issue 13).
+
+No lost write, no stale setting, no optimistic state: while the connection is down the settings
+are unavailable; after a reconnect they are read again before they show or let a write be
+skipped; a write that waits for the bus shows the confirmed value and the requested one as
+``pending``; the write limit counts the controller's writes, not the requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
+from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
+from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import async_capture_events
+
+from custom_components.resol_vbus.const import ATTR_PENDING, CONF_WRITE_LIMIT, DOMAIN
+from custom_components.resol_vbus.vbus.emulator import Emulator
+from custom_components.resol_vbus.vbus.session import SessionState
+
+from .common import UNIQUE_ID, setup_values, wait_for_state, wait_until_read, withhold_offers
+from .vbus_lib.faultproxy import Failure, FaultProxy, Step
+
+RELAY_1 = "Relais_Regler_R1_Handbetrieb"
+STORE_MAX = "Solar_Sp1_Tmax"  # °C × 10 in the controller
+
+
+def entity(hass: HomeAssistant, platform: str, key: str) -> str:
+    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{UNIQUE_ID}_00_7E11_{key}")
+    assert found is not None, key
+    return found
+
+
+SETTINGS_PLATFORMS = (SELECT_DOMAIN, NUMBER_DOMAIN, SWITCH_DOMAIN, BUTTON_DOMAIN)
+
+
+def settings(hass: HomeAssistant) -> dict[str, str]:
+    """Entity id → state of every enabled settings entity (select, number, switch, button)."""
+    states = {
+        item.entity_id: hass.states.get(item.entity_id).state
+        for item in er.async_get(hass).entities.values()
+        if item.platform == DOMAIN
+        and item.domain in SETTINGS_PLATFORMS
+        and item.disabled_by is None
+    }
+    assert {entity_id.partition(".")[0] for entity_id in states} == set(SETTINGS_PLATFORMS)
+    return states
+
+
+@pytest.fixture
+async def proxy(mx: Emulator) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting proxy in front of the MX: the tests cut the connection at will."""
+    async with FaultProxy(mx.port) as proxy:
+        yield proxy
+
+
+async def test_settings_are_unavailable_while_the_connection_is_down(
+    hass: HomeAssistant, mx: Emulator, proxy: FaultProxy, fast_reconnect: None
+) -> None:
+    """Defect 2: they stayed available with their old values while every sensor did not."""
+    values = await setup_values(hass, mx, port=proxy.port)
+    assert STATE_UNAVAILABLE not in settings(hass).values()
+    session = values.config_entry.runtime_data.session
+    proxy.arm(Step.GREETING, Failure.RESET, times=10**6)  # the logger stays unreachable
+    proxy.reset_all()
+    await wait_for_state(session, SessionState.DISCONNECTED)
+    await hass.async_block_till_done()
+    assert set(settings(hass).values()) == {STATE_UNAVAILABLE}
+    proxy.arm(Step.GREETING, Failure.RESET, times=0)
+    await wait_for_state(session, SessionState.CONNECTED)
+    await wait_until_read(values)
+    await hass.async_block_till_done()
+    assert STATE_UNAVAILABLE not in settings(hass).values()
+
+
+async def test_a_value_changed_while_disconnected_is_read_and_not_skipped(
+    hass: HomeAssistant, mx: Emulator, proxy: FaultProxy, fast_reconnect: None
+) -> None:
+    """Defect 3: the old value outlived the reconnect, and choosing it again was skipped."""
+    values = await setup_values(hass, mx, port=proxy.port)
+    relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
+    assert hass.states.get(relay).state == "auto"
+    session = values.config_entry.runtime_data.session
+    store = mx.controller(1).store
+    proxy.arm(Step.GREETING, Failure.RESET, times=10**6)
+    proxy.reset_all()
+    await wait_for_state(session, SessionState.DISCONNECTED)
+    store[RELAY_1].value = 1  # changed at the controller meanwhile: Min
+    proxy.arm(Step.GREETING, Failure.RESET, times=0)
+    await wait_for_state(session, SessionState.CONNECTED)
+    await wait_until_read(values)  # at the first offer after the reconnect
+    await hass.async_block_till_done()
+    assert hass.states.get(relay).state == "min"
+    writes = len(store.writes)
+    await hass.services.async_call(
+        SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "auto"}, blocking=True
+    )
+    assert store.writes[writes:] == [(store[RELAY_1].index, 2)]
+    assert hass.states.get(relay).state == "auto"
+
+
+def shown(events: list[Event], entity_id: str) -> list[tuple[str, object]]:
+    """(state, pending attribute) of every state written for ``entity_id``."""
+    return [
+        (event.data["new_state"].state, event.data["new_state"].attributes.get(ATTR_PENDING))
+        for event in events
+        if event.data["entity_id"] == entity_id
+    ]
+
+
+async def wait_for_pending(hass: HomeAssistant, entity_id: str) -> None:
+    pending = asyncio.Event()
+
+    def check(event: Event) -> None:
+        if (
+            event.data["entity_id"] == entity_id
+            and ATTR_PENDING in event.data["new_state"].attributes
+        ):
+            pending.set()
+
+    remove = hass.bus.async_listen("state_changed", check)
+    try:
+        async with asyncio.timeout(10):
+            await pending.wait()
+    finally:
+        remove()
+
+
+@pytest.mark.parametrize("offered", [True, False], ids=["acknowledged", "bus-not-offered"])
+async def test_a_pending_write_shows_the_confirmed_value_and_the_request(
+    hass: HomeAssistant,
+    mx: Emulator,
+    offered: bool,  # noqa: FBT001 - a parameter of the test
+) -> None:
+    """Defect 4: the new option showed at once, as if written; 30 s later it reverted."""
+    await setup_values(hass, mx)
+    relay = entity(hass, SELECT_DOMAIN, "relay_2_manual_mode")
+    events = async_capture_events(hass, "state_changed")
+    await withhold_offers(mx)
+    call = asyncio.create_task(
+        hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+        )
+    )
+    await wait_for_pending(hass, relay)
+    assert shown(events, relay) == [("auto", "on")]  # the confirmed option, and the request
+    if offered:
+        mx.faults.never_offer_bus = False
+        await call
+        assert shown(events, relay) == [("auto", "on"), ("on", None)]
+    else:
+        with pytest.raises(HomeAssistantError) as excinfo:
+            await call
+        assert excinfo.value.translation_key == "bus_not_offered"
+        assert shown(events, relay) == [("auto", "on"), ("auto", None)]
+
+
+async def test_the_write_limit_counts_writes_not_requests(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    """Defect 5: steps merged into one write were refused as if each had been a write."""
+    await setup_values(hass, mx, **{CONF_WRITE_LIMIT: 1})
+    number = entity(hass, NUMBER_DOMAIN, "store_1_max_temperature")
+    store = mx.controller(1).store
+    await withhold_offers(mx)
+    steps = [
+        asyncio.create_task(
+            hass.services.async_call(
+                NUMBER_DOMAIN, "set_value", {ATTR_ENTITY_ID: number, "value": v}, blocking=True
+            )
+        )
+        for v in (51, 52, 53, 54, 55, 56)  # a slider's release and five arrow-key steps
+    ]
+    await wait_for_pending(hass, number)
+    mx.faults.never_offer_bus = False
+    await asyncio.gather(*steps)  # none refused
+    assert store.writes == [(store[STORE_MAX].index, 560)]  # one write: the last value
+    assert hass.states.get(number).state == "56.0"
+    with pytest.raises(HomeAssistantError) as excinfo:  # the one write of the minute was made
+        await hass.services.async_call(
+            NUMBER_DOMAIN, "set_value", {ATTR_ENTITY_ID: number, "value": 57}, blocking=True
+        )
+    assert excinfo.value.translation_key == "write_rate_limited"
+
+
+async def test_a_merged_write_survives_the_caller_who_gave_up(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    """Defect 1 through Home Assistant: the number's write is cancelled, the action's is not."""
+    await setup_values(hass, mx)
+    number = entity(hass, NUMBER_DOMAIN, "store_1_max_temperature")
+    store = mx.controller(1).store
+    await withhold_offers(mx)
+    slider = asyncio.create_task(
+        hass.services.async_call(
+            NUMBER_DOMAIN, "set_value", {ATTR_ENTITY_ID: number, "value": 61}, blocking=True
+        )
+    )
+    await wait_for_pending(hass, number)
+    action = asyncio.create_task(
+        hass.services.async_call(
+            DOMAIN,
+            "set_value",
+            {
+                "config_entry_id": hass.config_entries.async_entries(DOMAIN)[0].entry_id,
+                "value_id": STORE_MAX,
+                "value": 650,
+            },
+            blocking=True,
+            return_response=True,
+        )
+    )
+    await asyncio.sleep(0)
+    slider.cancel()  # a script stopped
+    with pytest.raises(asyncio.CancelledError):
+        await slider
+    mx.faults.never_offer_bus = False
+    result = await action
+    assert result is not None
+    assert result["value"] == 650
+    assert store.writes == [(store[STORE_MAX].index, 650)]
+    assert hass.states.get(number).state == "65.0"
+
+
+async def test_numbers_are_boxes_not_sliders(hass: HomeAssistant, mx: Emulator) -> None:
+    """A slider writes the controller's flash at every step it passes through."""
+    values = await setup_values(hass, mx)
+    numbers = [
+        item.entity_id
+        for item in er.async_entries_for_config_entry(
+            er.async_get(hass), values.config_entry.entry_id
+        )
+        if item.domain == NUMBER_DOMAIN and item.disabled_by is None
+    ]
+    assert numbers
+    assert {hass.states.get(entity_id).attributes["mode"] for entity_id in numbers} == {"box"}

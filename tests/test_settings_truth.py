@@ -17,7 +17,7 @@ from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import async_capture_events
@@ -119,6 +119,7 @@ def shown(events: list[Event], entity_id: str) -> list[tuple[str, object]]:
 async def wait_for_pending(hass: HomeAssistant, entity_id: str) -> None:
     pending = asyncio.Event()
 
+    @callback  # on the event loop (a plain function would run in an executor thread)
     def check(event: Event) -> None:
         if (
             event.data["entity_id"] == entity_id

@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from .values import ValuesCoordinator
     from .vbus.catalog import CatalogValue
 
-PARALLEL_UPDATES = 1
+# Not limited here: the parameterization engine queues every write for the controller's next bus
+# offer and merges those to one value, so that a slider's steps become one write; a limit of 1
+# would make them wait for each other and become a write each.
+PARALLEL_UPDATES = 0
 
 
 async def async_setup_entry(

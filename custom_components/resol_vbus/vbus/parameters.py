@@ -328,7 +328,10 @@ class ParameterEngine:
             )
         try:
             async with asyncio.timeout(self.timing.deadline):
-                return await asyncio.shield(operation.future)
+                # Not asyncio.shield: a caller who gives up must neither cancel the request
+                # (others may wait for it) nor have its later outcome reported as an error.
+                await asyncio.wait((operation.future,))
+                return operation.future.result()
         except TimeoutError as err:
             self._leave(operation)
             if operation.started:

@@ -24,6 +24,7 @@ import pytest
 from custom_components.resol_vbus.vbus import emulator as emulator_module
 from custom_components.resol_vbus.vbus.catalog import catalog_for
 from custom_components.resol_vbus.vbus.cli import build_parser
+from custom_components.resol_vbus.vbus.discovery import fetch_device_information
 from custom_components.resol_vbus.vbus.emulator import (
     MX_CHANGESET,
     NO_SENSOR,
@@ -41,6 +42,7 @@ from custom_components.resol_vbus.vbus.emulator import (
     SyntheticSource,
     _Simulation,
     build_emulator,
+    cli_serial,
     resolve_controller,
     serve,
 )
@@ -1167,6 +1169,48 @@ def test_build_emulator_from_a_recording() -> None:
     assert sorted(dl3.controllers) == [1]
     dl2 = build_emulator(emulate_args("--recording", str(path)))
     assert dl2.controller().address == MX
+
+
+def test_emulate_serial_names_the_listening_address() -> None:
+    assert cli_serial(Personality.DL3, "127.0.0.1", 7053) == "001E66011B8D"
+    assert cli_serial(Personality.KM2, "127.0.0.2", 7054) == "A84041021B8E"  # KM2s: their OUI
+    assert cli_serial(Personality.DL2, "::1", 80) == "001E66010050"
+    assert len(cli_serial(Personality.LAN, "localhost", 7053)) == 12
+    assert build_emulator(emulate_args("--personality", "dl3")).information.serial == (
+        "001E66011B8D"
+    )
+    assert build_emulator(emulate_args("--host", "127.0.0.2")).information.serial == (
+        "001E66021B8D"
+    )
+    explicit = build_emulator(emulate_args("--serial", "001E66E7A003"))
+    assert explicit.information.serial == "001E66E7A003"
+    assert explicit.greeting == "This is DL2-001E66E7A003, at your service!"
+    assert build_emulator(emulate_args("--http-port", "off")).http_port is None
+
+
+async def test_default_emulators_differ_in_serial_and_information_port() -> None:
+    # Home Assistant tells devices apart by the serial in their device information, so two
+    # emulators on one machine (scripts/develop and one more, say) must not share either. Only
+    # --port 0 differs from the defaults: the default TCP port 7053 may be taken by a demo.
+    first = build_emulator(emulate_args("--port", "0"))
+    async with first:
+        second = build_emulator(emulate_args("--port", "0"))
+        async with second:
+            emulators = (first, second)
+            serials = [emulator.information.serial for emulator in emulators]
+            assert serials == [
+                cli_serial(Personality.DL2, "127.0.0.1", emulator.port) for emulator in emulators
+            ]
+            assert serials[0] != serials[1]
+            assert first.http_port is not None
+            assert second.http_port is not None
+            assert first.http_port != second.http_port
+            for emulator in emulators:
+                information = await fetch_device_information(
+                    "127.0.0.1", (emulator.http_port,), TIMEOUT
+                )
+                assert information is not None
+                assert information.serial == emulator.information.serial
 
 
 class _Flushed(io.StringIO):

@@ -8,8 +8,8 @@ its HTTP API, with the real config flow.
     python scripts/demo.py requirements [--missing]   # pip requirement lines, one per line
     python scripts/demo.py configure DIR [--port N]   # DIR/configuration.yaml, unless it exists
     python scripts/demo.py hass -c DIR [HASS OPTIONS]   # Home Assistant with this integration
-    python scripts/demo.py provision --config DIR --url URL --emulator-port N [--pid PID]
-        # finish onboarding (or log in) and add the emulator's channel unless an entry exists
+    python scripts/demo.py provision --config DIR --url URL [--emulator HOST:PORT]... [--pid PID]
+        # finish onboarding (or log in) and add each emulator's channel unless it is added
 
 The end-to-end tests (``tests/e2e``) import this module.
 """
@@ -38,8 +38,9 @@ DOMAIN = "resol_vbus"
 DEMO_NAME = "Demo"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo1234"  # noqa: S105 - the documented login of a local demo
-# The integrations this configuration names besides Home Assistant's defaults.
-CONFIGURED = ("http", "logger")
+# The integrations this configuration names besides Home Assistant's defaults: what the README
+# talks about (history, the logbook and the Energy dashboard, on the recorder's database).
+CONFIGURED = ("http", "logger", "recorder", "history", "logbook", "energy")
 
 # Home Assistant 2026.10 and later move this block into their storage (see settle_http).
 HTTP_BLOCK = """\
@@ -58,6 +59,12 @@ homeassistant:
   logs:
     homeassistant.setup: info
     custom_components.resol_vbus: debug
+# The database (home-assistant_v2.db) and what the README shows on it: history graphs, the
+# logbook and the Energy dashboard.
+recorder:
+history:
+logbook:
+energy:
 """
 
 
@@ -78,7 +85,10 @@ def requirements() -> list[str]:
     """The requirements of every integration the demo configuration makes Home Assistant load.
 
     That is the core and default integrations of Home Assistant's bootstrap, the configured ones
-    and this integration, with all their dependencies (as the bootstrap resolves them).
+    and this integration, with their dependencies and after-dependencies, recursively: the
+    requirements Home Assistant itself would install for them (an integration may import an
+    after-dependency that is not set up, as analytics imports hassio and with it
+    aiohasupervisor).
     """
     from homeassistant import bootstrap  # noqa: PLC0415
 
@@ -99,6 +109,7 @@ def requirements() -> list[str]:
         if manifest is None:
             continue
         pending.extend(manifest.get("dependencies", []))
+        pending.extend(manifest.get("after_dependencies", []))
         found.extend(req for req in manifest.get("requirements", []) if req not in found)
     return sorted(found, key=str.casefold)
 
@@ -343,6 +354,10 @@ class HassClient:
         result = await self.request(
             "POST", "/api/config/config_entries/flow", json={"handler": handler}
         )
+        return await self.answer(result, *steps)
+
+    async def answer(self, result: dict[str, Any], *steps: dict[str, Any]) -> dict[str, Any]:
+        """Answer the steps of the flow at ``result`` with ``steps``; its last result."""
         for answer in steps:
             if result["type"] not in ("form", "menu"):
                 break
@@ -357,15 +372,21 @@ class HassClient:
         port: int,
         password: str = "vbus",  # noqa: S107 - the devices' factory default
         channel: int | None = 1,
-    ) -> dict[str, Any]:
-        """Add a local device (and a DL3 channel) with the integration's config flow."""
-        steps: list[dict[str, Any]] = [
-            {"next_step_id": "local"},
-            {"host": host, "port": port, "password": password},
-        ]
-        if channel is not None:
-            steps.append({"channel": str(channel)})
-        result = await self.flow(*steps)
+    ) -> dict[str, Any] | None:
+        """Add a local device (and a DL3 channel) with the integration's config flow.
+
+        The flow's result; ``None`` when the flow says that device (channel) is already added.
+        """
+        result = await self.flow(
+            {"next_step_id": "local"}, {"host": host, "port": port, "password": password}
+        )
+        if result["type"] == "abort" and result["reason"] == "already_configured":
+            return None
+        if channel is not None and result.get("step_id") == "channel":
+            if str(channel) not in _options(result, "channel"):  # taken by an entry
+                await self.send("DELETE", f"/api/config/config_entries/flow/{result['flow_id']}")
+                return None
+            result = await self.answer(result, {"channel": str(channel)})
         if result["type"] != "create_entry":
             msg = f"the config flow did not create an entry: {result}"
             raise HomeAssistantError(msg)
@@ -380,6 +401,15 @@ class HassClient:
         return await self.send("POST", "/api/template", json={"template": template})
 
 
+def _options(form: dict[str, Any], name: str) -> list[str]:
+    """The values a form's select field ``name`` offers (as the REST API serializes them)."""
+    for field in form.get("data_schema") or []:
+        if field.get("name") == name:
+            options = field.get("selector", {}).get("select", {}).get("options", [])
+            return [option["value"] if isinstance(option, dict) else option for option in options]
+    return []
+
+
 def _pid_alive(pid: int | None) -> bool:
     if pid is None:
         return True
@@ -391,9 +421,13 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 async def provision(
-    config_dir: Path, url: str, emulator_port: int, channel: int, pid: int | None = None
+    config_dir: Path,
+    url: str,
+    emulators: list[tuple[str, int]],
+    channel: int,
+    pid: int | None = None,
 ) -> None:
-    """Onboard (or log in) as the demo user; add the emulator's channel unless an entry exists."""
+    """Onboard (or log in) as the demo user; add each emulator's channel unless it is added."""
     async with aiohttp.ClientSession() as session:
         ha = HassClient(session, url)
         await ha.wait_running(alive=lambda: _pid_alive(pid))
@@ -401,12 +435,22 @@ async def provision(
             print(f"==> Onboarding done: user {DEMO_USER!r}, password {DEMO_PASSWORD!r}")
         await ha.wait_running(alive=lambda: _pid_alive(pid))
         await ha.settle_http(config_dir)
-        if entries := await ha.entries():
-            print(f"==> Config entry already there: {entries[0]['title']}")
+        if len(entries := await ha.entries()) >= len(emulators):
+            print(f"==> Config entries already there: {', '.join(e['title'] for e in entries)}")
             return
-        print("==> Adding the emulator with the config flow (waits for its first data)")
-        result = await ha.add_local_device("127.0.0.1", emulator_port, channel=channel)
-        print(f"==> Config entry created: {result['title']}")
+        for host, port in emulators:
+            print(f"==> Adding the emulator at {host}:{port} (the config flow waits for data)")
+            result = await ha.add_local_device(host, port, channel=channel)
+            if result is None:
+                print(f"==> Channel {channel} of {host}:{port} is already added")
+            else:
+                print(f"==> Config entry created: {result['title']}")
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``--emulator``)."""
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port)
 
 
 def run_hass(args: list[str]) -> int:
@@ -447,7 +491,13 @@ def main(argv: list[str] | None = None) -> int:
     prov = commands.add_parser("provision", help="onboarding and the emulator's config entry")
     prov.add_argument("--config", type=Path, default=Path("config"), help="its configuration")
     prov.add_argument("--url", default="http://127.0.0.1:8123")
-    prov.add_argument("--emulator-port", type=int, default=7053)
+    prov.add_argument(
+        "--emulator",
+        type=_address,
+        action="append",
+        metavar="HOST:PORT",
+        help="an emulator to add (repeatable; default 127.0.0.1:7053)",
+    )
     prov.add_argument("--channel", type=int, default=1)
     prov.add_argument("--pid", type=int, help="process id of Home Assistant (stop if it exits)")
     commands.add_parser("hass", help="run Home Assistant with this integration (hass options)")
@@ -461,9 +511,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"==> Wrote {args.dir / 'configuration.yaml'}")
     else:
         try:
-            asyncio.run(
-                provision(args.config, args.url, args.emulator_port, args.channel, args.pid)
-            )
+            emulators = args.emulator or [("127.0.0.1", 7053)]
+            asyncio.run(provision(args.config, args.url, emulators, args.channel, args.pid))
         except HomeAssistantError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

@@ -5,12 +5,20 @@ emulator and every client (Home Assistant's HTTP API, Chromium's DevTools) run o
 in a thread of their own (:class:`Background`), apart from the loops pytest-asyncio and the Home
 Assistant test harness manage; the tests are plain functions that hand coroutines to it. So the
 tests can also look straight into the emulator's controller.
+
+Nothing here needs Home Assistant's test harness (pytest-homeassistant-custom-component): the
+newest lane runs these tests without it, and scripts/e2e keeps pytest from loading
+``tests/conftest.py`` (``--confcutdir tests/e2e``). Only pytest-socket is used, to let the tests
+reach the processes where the harness blocks sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -38,7 +46,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts"
+# Screenshot and log; scripts/e2e gives the newest lane a folder of its own (E2E_ARTIFACTS).
+ARTIFACTS = ROOT / os.environ.get("E2E_ARTIFACTS", "artifacts")
 # The synthetic DeltaSol MX system at one fixed moment: its five packets, repeated every second.
 SNAPSHOT_TIME = datetime(2026, 6, 21, 12, 0, tzinfo=UTC)
 
@@ -59,10 +68,57 @@ demo = _load_demo()
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(socket_enabled: None) -> None:
-    """No Home Assistant in the test process (overrides the suite-wide fixture).
+    """No Home Assistant in the test process (overrides the suite-wide fixture, where loaded).
 
     The tests talk to real processes over loopback sockets, which the harness blocks otherwise.
     """
+
+
+# The first line of a record of home-assistant.log (the lines up to the next one belong to it),
+# such as: 2026-06-21 12:00:00.123 WARNING (MainThread) [homeassistant.helpers.frame] Detected
+# (from Home Assistant 2026.11 on, the time has its UTC offset: 12:00:00.123+00:00).
+_RECORD = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:?\d\d|Z)? (?P<level>[A-Z]+) "
+    r"\([^)]*\) \[(?P<logger>[^\]]+)\] ",
+    re.MULTILINE,
+)
+_SERIOUS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+# Who reports an integration's use of Home Assistant's API: the frame helper (deprecated or
+# wrong use; it names the integration) and the core (misuse, such as removing a listener that
+# already ran), as tests/conftest.py's _Complaints watches them in the harness lanes.
+_REPORTERS = ("homeassistant.helpers.frame", "homeassistant.core")
+# How other parts word it: a deprecation (also Python's DeprecationWarning, which Home Assistant
+# logs as py.warnings), or the request to report the misuse to the integration's authors.
+_WORDING = re.compile(r"deprecat|bug report|report it to the author", re.IGNORECASE)
+
+
+def complaints(log: str, domain: str = demo.DOMAIN) -> list[str]:
+    """What Home Assistant's log holds against the integration ``domain`` (the e2e lanes' rule).
+
+    A record counts when it is a warning or worse, names ``domain``, does not come from the
+    integration's own loggers, and comes from the frame helper or the core, or speaks of a
+    deprecation or asks for a bug report. Each counted record, first line only. A log that is not
+    empty but has no record in the known format raises :class:`ValueError` (a new format must
+    not pass unread).
+    """
+    found = []
+    starts = [match.start() for match in _RECORD.finditer(log)]
+    if log.strip() and not starts:
+        msg = f"no record in the format of home-assistant.log: {log[:200]!r}"
+        raise ValueError(msg)
+    for begin, end in itertools.pairwise([*starts, len(log)]):
+        record = log[begin:end]
+        first = _RECORD.match(record)
+        assert first is not None
+        logger = first["logger"]
+        if (
+            first["level"] in _SERIOUS
+            and domain in record
+            and not logger.startswith(f"custom_components.{domain}")
+            and (logger in _REPORTERS or _WORDING.search(record))
+        ):
+            found.append(record.split("\n", 1)[0])
+    return found
 
 
 class Background:
@@ -131,11 +187,18 @@ class RunningHass:
     api: Any  # demo.HassClient
     config: Path
     process: subprocess.Popen[bytes]
+    complained: int = 0  # how many complaints a test has reported already
 
     @property
     def log(self) -> str:
         """Its log so far."""
         return (self.config / "home-assistant.log").read_text(errors="replace")
+
+    def complaints(self) -> list[str]:
+        """Its complaints so far about the integration (:func:`complaints`); marks them reported."""
+        found = complaints(self.log)
+        self.complained = len(found)
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +209,12 @@ def hass(background: Background, tmp_path_factory: pytest.TempPathFactory) -> It
     config = tmp_path_factory.mktemp("homeassistant")
     port = _free_port()
     demo.configure(config, port)
+    # Python's deprecation warnings are shown (Home Assistant logs them) wherever they arise.
+    warnings = ("default::DeprecationWarning", "default::PendingDeprecationWarning")
+    python = [sys.executable, *(f"-W{rule}" for rule in warnings)]
     with (config / "console.log").open("wb") as console:
         process = subprocess.Popen(  # noqa: S603 - our own command
-            [sys.executable, ROOT / "scripts" / "demo.py", "hass", "-c", config, "--skip-pip"],
+            [*python, ROOT / "scripts" / "demo.py", "hass", "-c", config, "--skip-pip"],
             cwd=ROOT,
             stdout=console,
             stderr=subprocess.STDOUT,
@@ -175,11 +241,17 @@ def hass(background: Background, tmp_path_factory: pytest.TempPathFactory) -> It
             process.kill()
             process.wait()
         if (config / "home-assistant.log").is_file():
-            ARTIFACTS.mkdir(exist_ok=True)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(config / "home-assistant.log", ARTIFACTS / "e2e-home-assistant.log")
+    # What shutting down (unloading the entry) brought, and what no test has reported.
+    reported = running.complained
+    if late := running.complaints()[reported:]:
+        pytest.fail("Home Assistant complained about the integration:\n" + "\n".join(late))
 
 
 @pytest.fixture(scope="module")
 def entry(background: Background, hass: RunningHass, emulator: Emulator) -> dict[str, Any]:
     """The config flow's result for the emulator's channel 1 (through Home Assistant's API)."""
-    return background.run(hass.api.add_local_device("127.0.0.1", emulator.port, channel=1))
+    result = background.run(hass.api.add_local_device("127.0.0.1", emulator.port, channel=1))
+    assert result is not None, "a fresh Home Assistant has the emulator's channel already"
+    return result

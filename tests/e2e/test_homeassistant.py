@@ -4,7 +4,9 @@ Home Assistant is onboarded and the emulator (a DL3 with a DeltaSol MX system on
 added through Home Assistant's HTTP API with the integration's real config flow; the states are
 compared with what the library decodes from the emulator's packets; a select entity changes a
 value in the emulated controller; Chromium logs in and shows the controller's device page
-(screenshot: ``artifacts/e2e-device-page.png``). Run with ``scripts/e2e``.
+(screenshot: ``artifacts/e2e-device-page.png``); the recorder, history, the logbook and Energy
+are loaded and take the heat quantities for the Energy dashboard; and Home Assistant's log holds
+nothing against the integration (see ``conftest.complaints``). Run with ``scripts/e2e``.
 """
 
 from __future__ import annotations
@@ -83,6 +85,12 @@ def by_name(states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {state["attributes"].get("friendly_name"): state for state in states.values()}
 
 
+def temperature_known(states: dict[str, dict[str, Any]]) -> bool:
+    """Whether the states have a value of the controller's temperature sensor 1."""
+    state = by_name(states).get(TEMPERATURE_1, {}).get("state")
+    return state not in (None, "unavailable", "unknown")
+
+
 def stored_value(background: Background, emulator: Emulator, value_id: str) -> int:
     """A value of the emulated controller's parameter store (read on the emulator's loop)."""
 
@@ -109,16 +117,7 @@ def test_sensor_states_equal_the_decoded_values(
     snapshot: tuple[Packet, ...],
 ) -> None:
     expected = decoded_numbers(snapshot)
-    states = by_name(
-        wait_for_states(
-            background,
-            hass,
-            lambda states: (
-                by_name(states).get(TEMPERATURE_1, {}).get("state")
-                not in (None, "unavailable", "unknown")
-            ),
-        )
-    )
+    states = by_name(wait_for_states(background, hass, temperature_known))
     compared = {}
     for name, value in expected.items():
         state = states.get(name)
@@ -204,11 +203,59 @@ def test_device_page_in_chromium(
     finally:
         browser.stop()
         if shots:
-            SCREENSHOT.parent.mkdir(exist_ok=True)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             SCREENSHOT.write_bytes(shots[0])
     assert CONTROLLER in text
     assert temperature in text
     assert shots[0].startswith(b"\x89PNG")
+
+
+def test_recorder_history_logbook_and_energy_are_loaded(
+    background: Background, hass: RunningHass, entry: dict[str, Any]
+) -> None:
+    # What the README's Energy dashboard section and the demo's history and logbook need.
+    config = background.run(hass.api.request("GET", "/api/config"))
+    assert {"recorder", "history", "logbook", "energy"} <= set(config["components"])
+
+
+def test_heat_quantities_are_valid_for_the_energy_dashboard(
+    background: Background, hass: RunningHass, entry: dict[str, Any]
+) -> None:
+    # As the README says: add them under Energy → Individual devices; Home Assistant's own
+    # validation (the dashboard's warnings) has nothing against them.
+    def energy(states: dict[str, dict[str, Any]]) -> list[str]:
+        return sorted(
+            entity_id
+            for entity_id, state in states.items()
+            if entity_id.startswith("sensor.")
+            and state["attributes"].get("device_class") == "energy"
+            and state["state"] not in ("unavailable", "unknown")
+        )
+
+    sensors = energy(wait_for_states(background, hass, energy))
+    devices = [{"stat_consumption": entity_id} for entity_id in sensors]
+    background.run(hass.api.command({"type": "energy/save_prefs", "device_consumption": devices}))
+    result = background.run(hass.api.command({"type": "energy/validate"}))
+    issues = dict(zip(sensors, result["device_consumption"], strict=True))
+    # Statistics exist once the recorder compiles them, every 5 minutes: not yet.
+    assert {
+        entity_id: [issue for issue in found if issue["type"] != "statistics_not_defined"]
+        for entity_id, found in issues.items()
+    } == {entity_id: [] for entity_id in sensors}
+
+
+def test_home_assistant_does_not_complain_about_the_integration(
+    background: Background, hass: RunningHass, entry: dict[str, Any]
+) -> None:
+    # Unloading and setting up again, too (shutting down is checked when the process stopped).
+    entry_id = entry["result"]["entry_id"]
+    background.run(hass.api.request("POST", f"/api/config/config_entries/entry/{entry_id}/reload"))
+    deadline = time.monotonic() + 60
+    while [item["state"] for item in background.run(hass.api.entries())] != ["loaded"]:
+        assert time.monotonic() < deadline, "the entry did not load again"
+        time.sleep(0.5)
+    wait_for_states(background, hass, temperature_known)
+    assert hass.complaints() == []
 
 
 def test_no_errors_logged_by_the_integration(hass: RunningHass, entry: dict[str, Any]) -> None:

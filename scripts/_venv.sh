@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by scripts/setup and scripts/test (source it from the repository root; not executable).
+# Shared by scripts/setup, scripts/test, scripts/e2e and scripts/develop (source it from the
+# repository root; not executable).
 #
 # Picks the Python interpreter and the test lane, then creates or refreshes that lane's virtual
 # environment under .venv/<lane>-py<X.Y>/:
@@ -7,11 +8,15 @@
 #   lane    interpreter   pin file                       Home Assistant
 #   latest  python3.14    requirements_test.txt          newest with a test harness release
 #   oldest  python3.13    requirements_test_oldest.txt   oldest supported (hacs.json)
+#   newest  python3.14    requirements_newest.txt        newest release, no test harness
 #
-# Both pin files include requirements_test_common.txt. The interpreter is $PYTHON if set (a
-# command name or a path), else python3.14, else python3.13. The lane follows from its version.
-# Requirements are (re)installed only when the pin files, pyproject.toml or the interpreter
-# changed: their hash is stored in the venv.
+# Both test pin files include requirements_test_common.txt. The interpreter is $PYTHON if set (a
+# command name or a path), else python3.14, else python3.13. The lane follows from its version,
+# except that LANE=newest chooses the newest lane: the newest Home Assistant release without
+# pytest-homeassistant-custom-component, for the end-to-end tests (scripts/e2e) and the demo
+# only. Requirements are (re)installed only when the pin files, pyproject.toml or the interpreter
+# changed (their hash is stored in the venv); the newest lane asks the package index for a newer
+# release on every run.
 #
 # After venv_prepare: LANE, PYTHON_BIN, PYTHON_VERSION, VENV, REQUIREMENTS, HA_VERSION are set.
 # venv_install_runtime (scripts/develop, scripts/e2e) adds what a real Home Assistant process
@@ -72,7 +77,7 @@ venv_pip_install() {
 }
 
 venv_prepare() {
-  local stamp
+  local stamp wanted=${LANE:-}
   venv_find_python
   PYTHON_VERSION=$("$PYTHON_BIN" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
   case $PYTHON_VERSION in
@@ -80,6 +85,12 @@ venv_prepare() {
     3.14.*) LANE=latest REQUIREMENTS=requirements_test.txt ;;
     *) venv_die "Python $PYTHON_VERSION ($PYTHON_BIN) has no lane; use Python 3.13 or 3.14" ;;
   esac
+  if [[ $wanted == newest && $LANE == latest ]]; then
+    LANE=newest REQUIREMENTS=requirements_newest.txt
+  elif [[ -n $wanted && $wanted != "$LANE" ]]; then
+    venv_die "LANE=$wanted does not run on Python $PYTHON_VERSION ($PYTHON_BIN);" \
+      "the lanes: oldest (3.13), latest (3.14), newest (3.14)"
+  fi
   VENV=.venv/$LANE-py${PYTHON_VERSION%.*}
 
   if ! "$VENV/bin/python" -c '' 2>/dev/null; then
@@ -92,7 +103,10 @@ venv_prepare() {
     echo "$PYTHON_BIN $PYTHON_VERSION"
     cat "$REQUIREMENTS" requirements_test_common.txt pyproject.toml
   } | sha256sum | cut -d ' ' -f 1)
-  if [[ $(cat "$VENV/.requirements.sha256" 2>/dev/null) != "$stamp" ]]; then
+  if [[ $LANE == newest ]]; then # unpinned: whatever the package index has now
+    echo "==> Installing or upgrading $REQUIREMENTS in $VENV (the newest Home Assistant)"
+    venv_pip_install --upgrade -r "$REQUIREMENTS"
+  elif [[ $(cat "$VENV/.requirements.sha256" 2>/dev/null) != "$stamp" ]]; then
     echo "==> Installing $REQUIREMENTS into $VENV"
     venv_pip_install -r "$REQUIREMENTS"
     echo "$stamp" >"$VENV/.requirements.sha256"

@@ -32,6 +32,7 @@ Celsius variant; they apply while that selector value reads 0 (Celsius).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -173,6 +174,9 @@ class CatalogValue:
 
     def validate_raw(self, raw: int) -> int:
         """Return ``raw`` if the controller may be given it, else raise :class:`CatalogError`."""
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            msg = f"{self.value_id}: expected a whole raw number, got {raw!r}"
+            raise CatalogError(msg)
         if not RAW_MIN <= raw <= RAW_MAX:
             msg = f"{self.value_id}: {raw} does not fit a signed 32-bit datagram value"
             raise CatalogError(msg)
@@ -208,6 +212,9 @@ class CatalogValue:
             return self.validate_raw(self._clock_raw(value))
         if isinstance(value, bool) or not isinstance(value, int | float):
             msg = f"{self.value_id}: expected a number, got {value!r}"
+            raise CatalogError(msg)
+        if not math.isfinite(value):
+            msg = f"{self.value_id}: {value} is not a number the controller can store"
             raise CatalogError(msg)
         exact = Decimal(repr(value)) / self.factor
         raw = int(exact.to_integral_value(ROUND_HALF_UP))

@@ -7,9 +7,11 @@ import logging
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
 
 from custom_components.resol_vbus.const import CONF_ALLOW_ANY_VALUE, CONF_WRITE_LIMIT, DOMAIN
-from custom_components.resol_vbus.vbus.emulator import Emulator
+from custom_components.resol_vbus.vbus.emulator import Emulator, StoredValue
+from custom_components.resol_vbus.vbus.valueid import value_id_hash
 
 from .common import UNIQUE_ID, device, setup_values, withhold_offers
 
@@ -100,8 +102,12 @@ async def test_validation_errors(hass: HomeAssistant, mx: Emulator) -> None:
         ),
         (
             {"value_id": "Kein_solcher_Wert"},
-            "value_unknown",
-            "The controller does not know Kein_solcher_Wert: its firmware has no such setting",
+            "value_id_unknown",
+            (
+                "The controller's value list has no value Kein_solcher_Wert. Check the spelling: "
+                "value IDs are case-sensitive, e.g. Relais_Regler_R1_Handbetrieb (a value-ID "
+                "hash must be the hash of such a value ID)"
+            ),
         ),
     ],
 )
@@ -130,3 +136,149 @@ async def test_setting_the_current_value_reads_it_back_or_says_why_not(
     assert excinfo.value.translation_key == "bus_not_offered"
     assert excinfo.value.translation_placeholders["value"] == "Store 1 maximum temperature"
     assert store.writes == []
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "message"),
+    [
+        (
+            {"value_id": "Solar_Sp1_Tmax", "value": 650.5},
+            "value_not_integer",
+            (
+                "The value to write must be a whole number, the raw value as the controller "
+                "stores it (e.g. 650 for 65.0 °C), not 650.5"
+            ),
+        ),
+        (
+            {"value_id": "AutoSommerWinterzeit", "value": True},
+            "value_not_integer",
+            (
+                "The value to write must be a whole number, the raw value as the controller "
+                "stores it (e.g. 650 for 65.0 °C), not True"
+            ),
+        ),
+        (
+            {"value_id": "Solar_Sp1_Tmax", "value": 10**5000},
+            "field_out_of_range",
+            "value must be between -2147483648 and 2147483647, not 1.000000E+5000",
+        ),
+        (
+            {"value_id": "Solar_Sp1_Tmax", "value": "9" * 5000},
+            "field_out_of_range",
+            f"value must be between -2147483648 and 2147483647, not {'9' * 59}…",
+        ),
+        (
+            {"value_id": "Solar_Sp1_Tmax", "value": float("nan")},
+            "value_not_integer",
+            (
+                "The value to write must be a whole number, the raw value as the controller "
+                "stores it (e.g. 650 for 65.0 °C), not nan"
+            ),
+        ),
+        (
+            {"value_id": "", "value": 1},
+            "invalid_value_id",
+            (
+                "'' is not a value ID. Value IDs consist of the letters A–Z and a–z, digits and "
+                "underscores, e.g. Relais_Regler_R1_Handbetrieb: copy it from the controller's "
+                "value list"
+            ),
+        ),
+        (
+            {"value_id": "Relais_Regler_R1_Handbetrieb", "value_index": 1977, "value": 1},
+            "value_ambiguous",
+            "Give only one of value_id, value_index: each of them names the value on its own",
+        ),
+        (
+            {"value_index": 0, "value": 1},
+            "field_out_of_range",
+            "value_index must be between 1 and 65535, not 0",
+        ),
+        (
+            {"value_index": 1977, "controller": "0x7E11", "value": 1},
+            "field_not_integer",
+            "controller must be a whole number, not 0x7E11",
+        ),
+        (
+            {"value_index": 1977, "controller": 0x7E99, "value": 1},
+            "controller_unknown",
+            (
+                "No device with the VBus address 32409 (0x7E99) has sent data on this connection "
+                "yet. Check the controller address (e.g. 32273 for 0x7E11), or leave it out to use "
+                "the controller found on the bus"
+            ),
+        ),
+        (
+            {"value_index": 1977, "value": 1, "entity_id": "number.store_1"},
+            "unknown_field",
+            (
+                "This action does not know entity_id. Its fields are config_entry_id, device_id, "
+                "value_id, value_id_hash, value_index, controller, value; remove or correct the "
+                "others"
+            ),
+        ),
+        ({"value_index": 1977}, "value_to_write_required", None),
+    ],
+)
+async def test_invalid_input_is_refused_before_the_bus_and_says_what_to_do(
+    hass: HomeAssistant, mx: Emulator, data: dict, key: str, message: str | None
+) -> None:
+    values = await setup_values(hass, mx, **{CONF_ALLOW_ANY_VALUE: True})
+    controller = mx.controller(1)
+    received = controller.received_total
+    with pytest.raises(ServiceValidationError) as excinfo:
+        await call(hass, "set_value", config_entry_id=values.config_entry.entry_id, **data)
+    assert excinfo.value.translation_key == key
+    if message is not None:
+        assert str(excinfo.value) == message
+    assert controller.received_total == received
+    assert controller.store.writes == []
+
+
+async def test_a_typo_is_unknown_to_the_controller_not_outside_the_catalog(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    values = await setup_values(hass, mx)
+    entry = values.config_entry
+    store = mx.controller(1).store
+    store.add(StoredValue(20000, 7, "Zusatz_Testwert", value_id_hash("Zusatz_Testwert")))
+    with pytest.raises(ServiceValidationError) as excinfo:
+        await call(
+            hass, "set_value", config_entry_id=entry.entry_id, value_id="Zusatz_Testwrt", value=1
+        )
+    assert excinfo.value.translation_key == "value_id_unknown"
+    # Known to the controller, not to the catalog: that needs the option.
+    with pytest.raises(ServiceValidationError) as excinfo:
+        await call(
+            hass, "set_value", config_entry_id=entry.entry_id, value_id="Zusatz_Testwert", value=1
+        )
+    assert excinfo.value.translation_key == "value_not_in_catalog"
+    assert str(excinfo.value) == (
+        "Zusatz_Testwert is not in the integration's catalog. To write it anyway, enable "
+        '"Allow writing any value" in the integration\'s options'
+    )
+    hass.config_entries.async_update_entry(entry, options={CONF_ALLOW_ANY_VALUE: True})
+    result = await call(
+        hass, "set_value", config_entry_id=entry.entry_id, value_id="Zusatz_Testwert", value=1
+    )
+    assert result["value"] == 1
+    assert store.writes == [(20000, 1)]
+
+
+async def test_a_write_by_index_shows_in_the_entity_and_is_not_skipped_later(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    values = await setup_values(hass, mx, **{CONF_ALLOW_ANY_VALUE: True})
+    entry_id = values.config_entry.entry_id
+    store = mx.controller(1).store
+    number = er.async_get(hass).async_get_entity_id(
+        "number", DOMAIN, f"{UNIQUE_ID}_00_7E11_store_1_max_temperature"
+    )
+    assert number is not None
+    assert hass.states.get(number).state == "60.0"
+    await call(hass, "set_value", config_entry_id=entry_id, value_index=3591, value=700)
+    assert hass.states.get(number).state == "70.0"
+    # The value it had before: a write, not skipped as "already set".
+    await call(hass, "set_value", config_entry_id=entry_id, value_id="Solar_Sp1_Tmax", value=600)
+    assert store.writes == [(3591, 700), (3591, 600)]
+    assert hass.states.get(number).state == "60.0"

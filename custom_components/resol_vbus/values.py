@@ -320,6 +320,18 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         self._async_confirm(value.value_id, result.value)
 
     @callback
+    def async_confirm_index(self, result: ValueResult) -> None:
+        """The controller confirmed ``result`` outside :meth:`async_write` (a write by index).
+
+        If a catalog value has that index (as last looked up under the result's changeset), it
+        shows the confirmed value: otherwise a later write of its old value would be skipped.
+        """
+        cache = self.engine.cache
+        for value in self.catalog.values:
+            if cache.get(self.controller, result.changeset, value.id_hash) == result.index:
+                self._async_confirm(value.value_id, result.value)
+
+    @callback
     def _async_confirm(self, value_id: str, raw: int) -> None:
         """The controller confirmed ``raw`` for ``value_id`` (an acknowledgement or a read)."""
         self.confirmed.add(value_id)

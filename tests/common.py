@@ -42,8 +42,7 @@ from custom_components.resol_vbus.vbus.units import is_flag, is_sentinel
 if TYPE_CHECKING:
     from homeassistant.helpers.device_registry import DeviceEntry
 
-    from custom_components.resol_vbus.coordinator import VBusCoordinator
-    from custom_components.resol_vbus.values import ValuesCoordinator
+    from custom_components.resol_vbus.coordinator import ValuesCoordinator, VBusCoordinator
     from custom_components.resol_vbus.vbus.emulator import Emulator
 
 REFERENCE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "data"
@@ -156,7 +155,7 @@ async def setup_values(
     )
     entry.add_to_hass(hass)
     with pytest.MonkeyPatch.context() as patcher:
-        patcher.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
+        patcher.setattr("custom_components.resol_vbus.coordinator.ENGINE_TIMING", FAST)
         assert await hass.config_entries.async_setup(entry.entry_id)
         return await wait_for_values(hass, entry)
 

@@ -178,10 +178,12 @@ def vbus_devices(hass: HomeAssistant, entry: MockConfigEntry) -> set[str]:
 
 
 def field_entities(hass: HomeAssistant, entry: MockConfigEntry) -> int:
+    """The sensors and binary sensors of packet fields (not the adapter's connection sensor)."""
     return sum(
         1
         for entity in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
         if entity.domain in ("sensor", "binary_sensor")
+        and entity.unique_id != f"{entry.unique_id}_connection"
     )
 
 

@@ -16,7 +16,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.resol_vbus.const import CONF_LANGUAGE, CONF_MIN_INTERVAL, DOMAIN
+from custom_components.resol_vbus.const import CONF_MIN_INTERVAL, DOMAIN
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
 
 from .common import (
@@ -91,26 +91,6 @@ async def test_stale_packets_make_their_entities_unavailable(
         "DeltaSol MX [HQM #1] (channel 0, 00_0010_7E31_10_0100) stopped sending data",
         "DeltaSol MX [Controller] (channel 0, 00_0010_7E11_10_0100) sends data again",
     ]
-
-
-async def test_language_option_renames_entities(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    hass.config_entries.async_update_entry(init_integration, options={CONF_LANGUAGE: "de"})
-    assert await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done()
-    state = hass.states.get(temperature_entity(hass))
-    assert state.attributes["friendly_name"] == "DeltaSol MX [Regler] Temperatur Sensor 1"
-
-
-async def test_follows_home_assistant_language(
-    hass: HomeAssistant, init_integration: MockConfigEntry
-) -> None:
-    coordinator = init_integration.runtime_data
-    hass.config.language = "fr"
-    assert coordinator.language == "fr"
-    hass.config.language = "pt-BR"
-    assert coordinator.language == "en"
 
 
 async def test_only_devices_that_are_gone_can_be_removed(

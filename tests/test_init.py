@@ -64,13 +64,13 @@ async def test_setup_creates_devices_and_entities(
     pump = hass.states.get(entity_id(hass, "sensor", controller_packet, "076_1_0"))
     assert pump is not None
     assert pump.state == "100"
-    clock = hass.states.get(entity_id(hass, "sensor", controller_packet, "092_4_0"))
-    assert clock is not None
-    assert clock.attributes["device_class"] == "timestamp"
+    # The controller's clock is its deviation (disabled by default: no state), not a timestamp.
+    deviation = entity_id(hass, "sensor", controller_packet, "092_4_0_deviation")
+    assert hass.states.get(deviation) is None
     heat = hass.states.get(entity_id(hass, "sensor", "00_0010_7E31_10_0100", "000_4_0"))
     assert heat is not None
-    assert heat.state == "5020902"
-    assert heat.attributes["unit_of_measurement"] == "Wh"
+    assert heat.state == "5020.902"  # 5 020 902 Wh, shown in kWh
+    assert heat.attributes["unit_of_measurement"] == "kWh"
     assert heat.attributes["device_class"] == "energy"
     assert heat.attributes["state_class"] == "total_increasing"
 
@@ -185,7 +185,7 @@ async def test_new_devices_get_entities(hass: HomeAssistant, socket_enabled: Non
         await hass.async_block_till_done()
         found = registry.async_get_entity_id("sensor", DOMAIN, heat_id)
         assert found is not None
-        assert hass.states.get(found).state == "5020902"
+        assert hass.states.get(found).state == "5020.902"
         assert await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -45,7 +45,7 @@ async def test_home_assistant_never_shows_the_secrets(
     hass: HomeAssistant, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setattr("custom_components.resol_vbus.values.ENGINE_TIMING", FAST)
+    monkeypatch.setattr("custom_components.resol_vbus.coordinator.ENGINE_TIMING", FAST)
     evidence = Evidence()
     async with Emulator(
         personality=Personality.VBUSNET,

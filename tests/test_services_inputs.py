@@ -56,7 +56,7 @@ from .common import UNIQUE_ID, device, setup_values
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
 
-    from custom_components.resol_vbus.values import ValuesCoordinator
+    from custom_components.resol_vbus.coordinator import ValuesCoordinator
     from custom_components.resol_vbus.vbus.catalog import CatalogValue
     from custom_components.resol_vbus.vbus.emulator import (
         ControllerSimulator,

@@ -2,7 +2,8 @@
 
 Custom integrations ship ``translations/*.json`` directly (no strings.json), so nothing checks
 them at build time. :func:`assert_flow_result_translated` is applied to every flow result in
-``test_config_flow.py``; with the flow fully covered, every key it shows is checked there.
+``test_config_flow.py``; with the flow fully covered, every key it shows is checked there, and
+every placeholder of every text it shows is given.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from homeassistant.helpers.selector import SelectSelector
 
@@ -53,25 +55,54 @@ def placeholders(text: str) -> set[str]:
     return {name for _literal, name, _spec, _conv in string.Formatter().parse(text) if name}
 
 
-def assert_flow_result_translated(result: FlowResult, section: str = "config") -> None:
-    """Everything ``result`` shows has an English text (de.json mirrors en.json)."""
+def flow_title(hass: HomeAssistant, result: FlowResult, section: str = "config") -> str | None:
+    """The card title of the flow in progress that showed ``result``, as the frontend makes it.
+
+    ``None`` when the flow's context has no title placeholders: then the frontend shows the
+    integration's name. A placeholder the context lacks fails (the frontend would show
+    "Translation [formatjs Error: MISSING_VALUE]" and log an error).
+    """
+    manager = hass.config_entries.flow if section == "config" else hass.config_entries.options
+    context = manager.async_get(result["flow_id"])["context"]
+    given = context.get("title_placeholders")
+    if not given:
+        return None
+    text = load("en")[section].get("flow_title")
+    assert text is not None, (section, given)
+    assert placeholders(text) <= set(given), (text, given)
+    return text.format(**given)
+
+
+def assert_flow_result_translated(
+    hass: HomeAssistant, result: FlowResult, section: str = "config"
+) -> None:
+    """Everything ``result`` shows has an English text (de.json mirrors en.json) and placeholders.
+
+    The frontend fills a step's title, description and errors, and an abort's text, from the
+    result's description placeholders, and the card title of a flow in progress from the title
+    placeholders of its context (:func:`flow_title`).
+    """
     texts = load("en")[section]
     kind = result["type"]
+    given = set(result.get("description_placeholders") or {})
     if kind is FlowResultType.ABORT:
         assert result["reason"] in texts["abort"], result["reason"]
+        assert placeholders(texts["abort"][result["reason"]]) <= given, result["reason"]
         return
     if kind is FlowResultType.CREATE_ENTRY:
         return
+    flow_title(hass, result, section)
     step = texts["step"][result["step_id"]]
     assert step["title"]
-    given = set(result.get("description_placeholders") or {})
-    assert placeholders(step.get("description", "")) <= given, result["step_id"]
+    for part in ("title", "description"):
+        assert placeholders(step.get(part, "")) <= given, (result["step_id"], part)
     if kind is FlowResultType.MENU:
         assert set(result["menu_options"]) <= set(step["menu_options"])
         return
     assert kind is FlowResultType.FORM
     for error in (result["errors"] or {}).values():
         assert error in texts["error"], error
+        assert placeholders(texts["error"][error]) <= given, error
     for key, validator in result["data_schema"].schema.items():
         assert str(key) in step["data"], (result["step_id"], str(key))
         assert str(key) in step["data_description"], (result["step_id"], str(key))
@@ -142,6 +173,7 @@ def test_every_abort_and_error_of_the_flow_is_translated() -> None:
     assert errors == {
         "cannot_connect",
         "invalid_auth",
+        "invalid_host",
         "invalid_via_tag",
         "invalid_channel",
         "no_data",

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 import pytest
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
 from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
-from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from custom_components.resol_vbus import async_remove_config_entry_device
 from custom_components.resol_vbus.const import CONF_WRITE_LIMIT, DOMAIN
-from custom_components.resol_vbus.values import ValuesCoordinator
+from custom_components.resol_vbus.coordinator import ValuesCoordinator
+from custom_components.resol_vbus.values import operation_failed
 from custom_components.resol_vbus.vbus.emulator import Emulator
+from custom_components.resol_vbus.vbus.errors import VBusError
+from custom_components.resol_vbus.vbus.parameters import (
+    BusNotOfferedError,
+    SessionAbortedError,
+    ValueOutOfRangeError,
+)
 
 from .common import (
     UNIQUE_ID,
@@ -218,3 +227,101 @@ async def test_a_removed_controller_that_sends_again_is_set_up_once_with_its_val
     assert seen == [values.data]
     assert list(manager.controllers) == [0x7E11]
     assert manager.controllers[0x7E11] is not values
+
+
+# -- settings that disappear -------------------------------------------------------------------
+
+
+def missing_issue(hass: HomeAssistant, values: ValuesCoordinator) -> ir.IssueEntry | None:
+    issue_id = f"values_missing_{values.config_entry.entry_id}_7E11"
+    return ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+
+
+async def test_a_setting_that_disappears_is_a_repair_issue_until_it_is_back(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    values = await setup_values(hass, mx)
+    store = mx.controller(1).store
+    value = values.catalog.value("Solar_Sp1_Tmax")
+    assert value is not None
+    number = entity(hass, NUMBER_DOMAIN, value.key)
+    assert missing_issue(hass, values) is None
+
+    gone = store.remove("Solar_Sp1_Tmax")  # a firmware update without it
+    await values.async_refresh()
+    await hass.async_block_till_done()
+    issue = missing_issue(hass, values)
+    assert issue is not None
+    assert (issue.translation_key, issue.severity, issue.is_fixable) == (
+        "values_missing",
+        ir.IssueSeverity.WARNING,
+        False,
+    )
+    assert issue.translation_placeholders == {
+        "controller": "DeltaSol MX 2.x",
+        "values": "Solar_Sp1_Tmax",
+        "entry": values.config_entry.title,
+    }
+    assert hass.states.get(number).state == STATE_UNAVAILABLE
+
+    store.add(gone)  # the controller knows it again (firmware back, configuration restored)
+    await values.async_refresh()
+    await hass.async_block_till_done()
+    assert missing_issue(hass, values) is None
+    assert hass.states.get(number).state == str(float(gone.value) / 10)
+
+
+async def test_the_missing_settings_issue_goes_with_the_entry(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    values = await setup_values(hass, mx)
+    mx.controller(1).store.remove("Solar_Sp1_Tmax")
+    await values.async_refresh()
+    assert missing_issue(hass, values) is not None
+
+    assert await hass.config_entries.async_unload(values.config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert missing_issue(hass, values) is None
+
+
+async def test_the_missing_settings_issue_names_its_entry_where_home_assistant_takes_it(
+    hass: HomeAssistant, mx: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Home Assistant 2026.11 ties an issue to its config entry; older releases have no field."""
+    values = await setup_values(hass, mx)
+    entry_ids: list[str | None] = []
+    create_issue = ir.async_create_issue
+
+    def create_issue_with_entry(
+        *args: Any, config_entry_id: str | None = None, **kwargs: Any
+    ) -> None:
+        entry_ids.append(config_entry_id)
+        create_issue(*args, **kwargs)
+
+    monkeypatch.setattr(ir, "async_create_issue", create_issue_with_entry)
+    mx.controller(1).store.remove("Solar_Sp1_Tmax")
+    await values.async_refresh()
+
+    assert entry_ids == [values.config_entry.entry_id]
+    assert missing_issue(hass, values) is not None
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "key"),
+    [
+        (ValueOutOfRangeError("2000 is above 1600"), ServiceValidationError, "invalid_value"),
+        (BusNotOfferedError("no offer within 30 s"), HomeAssistantError, "bus_not_offered"),
+        (SessionAbortedError("the connection was lost"), HomeAssistantError, "connection_lost"),
+        (VBusError("something else"), HomeAssistantError, "write_failed"),
+    ],
+)
+def test_a_failure_gets_the_message_that_says_what_to_do(
+    error: VBusError, kind: type[HomeAssistantError], key: str
+) -> None:
+    """A value out of range is the user's error; others are the bus's, the unknown the fallback."""
+    result = operation_failed(error, "Store maximum", "write_failed")
+
+    assert type(result) is kind
+    assert (result.translation_domain, result.translation_key) == (DOMAIN, key)
+    assert result.translation_placeholders == {"value": "Store maximum", "error": str(error)}

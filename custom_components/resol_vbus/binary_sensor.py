@@ -1,4 +1,4 @@
-"""Binary sensors: single-bit fields such as relay states and error flags."""
+"""Binary sensors: single-bit fields such as relay states and error flags; the connection."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
     BinarySensorEntity,
 )
 from homeassistant.const import EntityCategory
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .entity import VBusEntity, async_setup_fields
+from .coordinator import VBusCoordinator
+from .entity import VBusEntity, async_setup_fields, hub_device_info
 from .vbus.units import flag_class, is_flag
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .coordinator import PacketState, VBusConfigEntry, VBusCoordinator
+    from .coordinator import PacketState, VBusConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -27,8 +29,38 @@ async def async_setup_entry(
     entry: VBusConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add binary sensors for every packet kind seen, now and when new ones appear."""
+    """Add the connection sensor, and binary sensors for every packet kind seen, now and later."""
+    async_add_entities([VBusConnectionSensor(entry.runtime_data)])
     async_setup_fields(entry, async_add_entities, VBusBinarySensor, is_flag)
+
+
+class VBusConnectionSensor(CoordinatorEntity[VBusCoordinator], BinarySensorEntity):
+    """Whether the connection to the adapter is up: on the adapter's device.
+
+    It reports the connection, so it stays available when the connection goes (then it is off)
+    while every entity that depends on the connection becomes unavailable.
+    """
+
+    _attr_has_entity_name = True
+    _attr_translation_key = "connection"
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, coordinator: VBusCoordinator) -> None:
+        """Create the sensor for the entry of ``coordinator``."""
+        super().__init__(coordinator)
+        self._attr_unique_id = f"{coordinator.unique_prefix}_connection"
+        self._attr_device_info = hub_device_info(coordinator)
+
+    @property
+    def available(self) -> bool:
+        """Always: a lost connection is this sensor's "off", not its absence."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """Whether the connection is up."""
+        return self.coordinator.connected
 
 
 class VBusBinarySensor(VBusEntity, BinarySensorEntity):

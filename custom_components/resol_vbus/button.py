@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .coordinator import VBusConfigEntry
-    from .values import ValuesCoordinator
+    from .coordinator import ValuesCoordinator, VBusConfigEntry
 
 # Not limited here: the parameterization engine queues every write for the controller's next bus
 # offer and merges those to one value, so that a slider's steps become one write; a limit of 1

@@ -9,8 +9,11 @@ offered from the library's UDP discovery and found by DHCP (RESOL's MAC prefix).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Final, override
+from urllib.parse import urlsplit
 
 try:  # Home Assistant 2026.9 replaced voluptuous with probatio, a drop-in with the same API
     import probatio as vol  # type: ignore[import-not-found, unused-ignore]
@@ -47,7 +50,6 @@ from .const import (
     CONF_CHANNEL,
     CONF_CONNECTION,
     CONF_FIRMWARE,
-    CONF_LANGUAGE,
     CONF_MIN_INTERVAL,
     CONF_PRODUCT,
     CONF_REFRESH_INTERVAL,
@@ -61,11 +63,9 @@ from .const import (
     DEFAULT_REFRESH_INTERVAL,
     DEFAULT_WRITE_LIMIT,
     DOMAIN,
-    LANGUAGE_AUTO,
-    LANGUAGES,
     VBUSNET_HOST,
 )
-from .coordinator import connection_config
+from .coordinator import VBusConfigEntry, connection_config
 from .vbus.discovery import (
     DISCOVERY_PORT,
     HTTP_PORTS,
@@ -121,6 +121,7 @@ VBUSNET_TLS_PORT: Final = DEFAULT_TLS_PORT
 
 # What the title calls the adapter when the device information is not available.
 _LOCAL_PRODUCT: Final = "VBus/LAN"
+_CHANNEL_PRODUCT: Final = "DL3"
 _VBUSNET_PRODUCT: Final = "VBus.net"
 
 _PASSWORD_SELECTOR: Final = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -132,13 +133,22 @@ LOCAL_SCHEMA: Final = vol.Schema(
         vol.Required(CONF_PASSWORD, default=DEFAULT_PASSWORD): _PASSWORD_SELECTOR,
     }
 )
-VBUSNET_SCHEMA: Final = vol.Schema(
-    {
-        vol.Required(CONF_VIA_TAG): TextSelector(TextSelectorConfig(autocomplete="off")),
-        vol.Required(CONF_PASSWORD, default=DEFAULT_PASSWORD): _PASSWORD_SELECTOR,
-        vol.Optional(CONF_TLS, default=False): BooleanSelector(),
-    }
-)
+
+
+def _vbusnet_schema(*, tls: bool) -> vol.Schema:
+    """The VBus.net form; ``tls`` is what the switch shows unless the entry says otherwise."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_VIA_TAG): TextSelector(TextSelectorConfig(autocomplete="off")),
+            vol.Required(CONF_PASSWORD, default=DEFAULT_PASSWORD): _PASSWORD_SELECTOR,
+            vol.Optional(CONF_TLS, default=tls): BooleanSelector(),
+        }
+    )
+
+
+# A new VBus.net connection is encrypted unless the user turns TLS off: the password and the
+# controller's data cross the internet.
+VBUSNET_SCHEMA: Final = _vbusnet_schema(tls=True)
 REAUTH_SCHEMA: Final = vol.Schema({vol.Required(CONF_PASSWORD): _PASSWORD_SELECTOR})
 OPTIONS_SCHEMA: Final = vol.Schema(
     {
@@ -149,13 +159,6 @@ OPTIONS_SCHEMA: Final = vol.Schema(
                 step=0.1,
                 unit_of_measurement="s",
                 mode=NumberSelectorMode.BOX,
-            )
-        ),
-        vol.Required(CONF_LANGUAGE, default=LANGUAGE_AUTO): SelectSelector(
-            SelectSelectorConfig(
-                options=[LANGUAGE_AUTO, *LANGUAGES],
-                translation_key=CONF_LANGUAGE,
-                mode=SelectSelectorMode.DROPDOWN,
             )
         ),
         vol.Required(CONF_REFRESH_INTERVAL, default=DEFAULT_REFRESH_INTERVAL): NumberSelector(
@@ -186,11 +189,16 @@ def vbusnet_device_id(via_tag: str) -> str:
 
 
 class _ProbeError(Exception):
-    """The connection test failed; ``reason`` is the translation key of the form error."""
+    """The input or the connection test failed.
 
-    def __init__(self, *, reason: str) -> None:
+    ``reason`` is the translation key of the form error, ``field`` the field it is shown at
+    (``base``: the form as a whole).
+    """
+
+    def __init__(self, *, reason: str, field: str = "base") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.field = field
 
 
 def _error_reason(err: Exception) -> str:
@@ -235,11 +243,56 @@ async def _async_probe(
         raise _ProbeError(reason=reason) from err
 
 
+#: A host name (or an IPv4 address): labels of letters, digits, hyphens and underscores.
+_HOST_NAME: Final = re.compile(
+    r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?"
+)
+#: URL schemes of a web page: its port is the web server's, not the VBus interface's.
+_WEB_SCHEMES: Final = frozenset({"http", "https"})
+
+
+def parse_host(text: str, port: int) -> tuple[str, int]:
+    """The host and the port in what was typed into the host field (``port``: the port field).
+
+    Besides a host name or an IP address this takes "host:port" (that port wins), an IPv6
+    address with or without brackets, and the address of the device's web page as a browser
+    shows it, "http://192.168.1.5/" (its port is the web server's: the port field's stays).
+    Raises ``ValueError`` for anything that names no host.
+    """
+    text = text.strip()
+    try:  # a bare IPv6 address has colons that are no port separator
+        return str(ipaddress.IPv6Address(text)), port
+    except ValueError:
+        pass
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "", text
+    parts = urlsplit(f"//{rest}")
+    if "@" in parts.netloc:  # credentials go into the password field, not into the address
+        raise ValueError(text)
+    host = parts.hostname or ""
+    typed_port = parts.port  # ValueError when not a number in 0…65535
+    if typed_port is not None and scheme.lower() not in _WEB_SCHEMES:
+        port = typed_port
+    if not 0 < port <= 65535:  # noqa: PLR2004 - the largest TCP port
+        raise ValueError(port)
+    if ":" in host:  # from brackets: an IPv6 address
+        return str(ipaddress.IPv6Address(host)), port
+    if not _HOST_NAME.fullmatch(host):
+        raise ValueError(text)
+    return host, port
+
+
 def _local_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The connection data of a local device; a host field that names none is an error."""
+    try:
+        host, port = parse_host(user_input[CONF_HOST], user_input[CONF_PORT])
+    except ValueError as err:
+        raise _ProbeError(reason="invalid_host", field=CONF_HOST) from err
     return {
         CONF_CONNECTION: CONNECTION_LOCAL,
-        CONF_HOST: user_input[CONF_HOST].strip(),
-        CONF_PORT: user_input[CONF_PORT],
+        CONF_HOST: host,
+        CONF_PORT: port,
         CONF_PASSWORD: user_input[CONF_PASSWORD],
     }
 
@@ -266,7 +319,8 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle a config flow for RESOL VBus."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    # 1.2: no "language" option (names follow Home Assistant's language); see async_migrate_entry
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Start with nothing known about the device."""
@@ -280,7 +334,7 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
     @staticmethod
     @callback
     @override
-    def async_get_options_flow(config_entry: ConfigEntry) -> ResolVBusOptionsFlow:
+    def async_get_options_flow(config_entry: VBusConfigEntry) -> ResolVBusOptionsFlow:
         """Get the options flow for this handler."""
         return ResolVBusOptionsFlow()
 
@@ -339,11 +393,11 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         """Connect to a device on the local network."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            self._data = _local_data(user_input)
             try:
+                self._data = _local_data(user_input)
                 return await self._async_test_connection()
             except _ProbeError as err:
-                errors["base"] = err.reason
+                errors[err.field] = err.reason
         elif self._host:
             user_input = {CONF_HOST: self._host}
         return self.async_show_form(
@@ -362,7 +416,7 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
             try:
                 return await self._async_test_connection()
             except _ProbeError as err:
-                errors["base"] = err.reason
+                errors[err.field] = err.reason
         return self.async_show_form(
             step_id=CONNECTION_VBUSNET,
             data_schema=self.add_suggested_values_to_schema(VBUSNET_SCHEMA, user_input),
@@ -437,7 +491,9 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
             ):
                 return self.async_abort(reason="already_configured")
         self._host = host
-        self.context["title_placeholders"] = {"name": serial or host, "host": host}
+        # The card of a discovered device: "001E66E7A002 (192.168.1.5)". Its only placeholder
+        # is "name", the one Home Assistant itself gives the re-authentication card.
+        self.context["title_placeholders"] = {"name": f"{serial} ({host})" if serial else host}
         return await self.async_step_local()
 
     @callback
@@ -488,15 +544,16 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         local = entry.data[CONF_CONNECTION] == CONNECTION_LOCAL
         if user_input is not None:
-            self._data = _local_data(user_input) if local else _vbusnet_data(user_input)
             try:
+                self._data = _local_data(user_input) if local else _vbusnet_data(user_input)
                 return await self._async_test_connection()
             except _ProbeError as err:
-                errors["base"] = err.reason
+                errors[err.field] = err.reason
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                LOCAL_SCHEMA if local else VBUSNET_SCHEMA,
+                # An entry keeps its encryption unless the user changes it.
+                LOCAL_SCHEMA if local else _vbusnet_schema(tls=bool(entry.data.get(CONF_TLS))),
                 user_input if user_input is not None else entry.data,
             ),
             errors=errors,
@@ -570,23 +627,34 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_FIRMWARE: self._info.version,
             }
             data.update({key: value for key, value in known.items() if value})
+        if (
+            not data.get(CONF_PRODUCT)
+            and data[CONF_CONNECTION] == CONNECTION_LOCAL
+            and (result.channels)
+        ):
+            # No device information, but it answered CHANNELLIST: of RESOL's devices only a
+            # DL3 has VBus channels.
+            data[CONF_PRODUCT] = _CHANNEL_PRODUCT
         if self.source == SOURCE_RECONFIGURE:
             return self.async_update_reload_and_abort(
                 self._get_reconfigure_entry(), unique_id=unique_id, data_updates=data
             )
-        return self.async_create_entry(title=self._title(result, channel), data=data)
+        return self.async_create_entry(title=self._title(result, data), data=data)
 
-    def _title(self, result: ProbeResult, channel: int) -> str:
-        """E.g. "DeltaSol MX via DL3 channel 1", from the first device that sent data."""
-        if self._info is not None and self._info.product:
-            product = self._info.product
-        elif self._data[CONF_CONNECTION] == CONNECTION_VBUSNET:
-            product = _VBUSNET_PRODUCT
+    def _title(self, result: ProbeResult, data: Mapping[str, Any]) -> str:
+        """E.g. "DeltaSol MX via DL3 192.168.1.5 channel 1", from the first device that sent data.
+
+        Local devices are named with their address, so that two entries differ (their device
+        names end with the title when there are several entries).
+        """
+        if data[CONF_CONNECTION] == CONNECTION_VBUSNET:
+            adapter = _VBUSNET_PRODUCT
         else:
-            product = _LOCAL_PRODUCT
+            adapter = f"{data.get(CONF_PRODUCT) or _LOCAL_PRODUCT} {data[CONF_HOST]}"
         # A probe that waited for data saw at least the sender of the first packet.
         controller = result.devices[0].name.partition("[")[0].strip()
-        title = f"{controller} via {product}"
+        title = f"{controller} via {adapter}"
+        channel = data[CONF_CHANNEL]
         return f"{title} channel {channel}" if channel else title
 
 
@@ -594,7 +662,7 @@ class ResolVBusOptionsFlow(OptionsFlowWithReload):
     """Settings of an entry; changing them reloads it."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Minimum interval between state writes and the language of entity names."""
+        """Minimum interval between state writes, value reads and writes."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
         return self.async_show_form(

@@ -26,9 +26,8 @@ VBUSNET_HOST: Final = "vbus.net"
 # Options (entry.options).
 CONF_MIN_INTERVAL: Final = "min_interval"  # minimum seconds between state writes per entity
 DEFAULT_MIN_INTERVAL: Final = 0.0
-CONF_LANGUAGE: Final = "language"  # LANGUAGE_AUTO or one of the VSF languages
-LANGUAGE_AUTO: Final = "auto"
-LANGUAGES: Final = ("en", "de", "fr")
+#: Options of entries before 1.2: the language of entity names (now Home Assistant's own).
+CONF_LANGUAGE_RETIRED: Final = "language"
 CONF_REFRESH_INTERVAL: Final = "refresh_interval"  # minutes between reads of controller values
 DEFAULT_REFRESH_INTERVAL: Final = 10.0
 CONF_WRITE_LIMIT: Final = "write_limit"  # writes per value per minute

@@ -3,32 +3,49 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.const import CONF_HOST, EntityCategory
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
+from yarl import URL
 
-from .const import ATTR_PENDING, CONF_FIRMWARE, CONF_PRODUCT, CONF_SERIAL, DOMAIN, MANUFACTURER
+from . import names
+from .const import (
+    ATTR_PENDING,
+    CONF_CONNECTION,
+    CONF_FIRMWARE,
+    CONF_PRODUCT,
+    CONF_SERIAL,
+    CONNECTION_VBUSNET,
+    DOMAIN,
+    MANUFACTURER,
+)
 from .coordinator import VBusCoordinator
 from .values import invalid_value
 from .vbus.catalog import CatalogError
 from .vbus.protocol import LIVE_DESTINATION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from homeassistant.core import CALLBACK_TYPE
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .coordinator import PacketKey, PacketState, VBusConfigEntry
-    from .values import ValuesCoordinator
+    from .coordinator import PacketKey, PacketState, ValuesCoordinator, VBusConfigEntry
     from .vbus.catalog import CatalogValue, DisplayValue, ValueKind
     from .vbus.specification import FieldSpec, Value
 
 MAC_DIGITS = 12
+#: Products that serve a web interface on port 80: RESOL's data loggers and communication
+#: modules. A VBus/LAN adapter (or an unknown device) may have none, so it gets no link.
+WEB_PRODUCTS: Final = frozenset({"DL2", "DL2Plus", "DL3", "KM1", "KM2"})
+#: Where a device behind VBus.net is managed.
+VBUSNET_URL: Final = "https://www.vbus.net/"
+#: Home Assistant 2026.10 added ``via_device_id`` (2027.8 removes ``via_device``).
+_VIA_DEVICE_ID: Final = "via_device_id" in DeviceInfo.__optional_keys__
 
 
 def hub_identifier(coordinator: VBusCoordinator) -> tuple[str, str]:
@@ -36,22 +53,37 @@ def hub_identifier(coordinator: VBusCoordinator) -> tuple[str, str]:
     return (DOMAIN, coordinator.unique_prefix)
 
 
+def hub_configuration_url(data: Mapping[str, Any]) -> str | None:
+    """The web page of the adapter of entry ``data``, where it has one."""
+    if data.get(CONF_CONNECTION) == CONNECTION_VBUSNET:
+        return VBUSNET_URL
+    if data.get(CONF_PRODUCT) in WEB_PRODUCTS:
+        return str(URL.build(scheme="http", host=data[CONF_HOST], path="/"))
+    return None
+
+
+def _mac_connections(serial: object) -> set[tuple[str, str]]:
+    """The MAC of a RESOL device (its serial), as a device-registry connection."""
+    if not isinstance(serial, str) or len(serial) != MAC_DIGITS:
+        return set()
+    mac = ":".join(serial[i : i + 2] for i in range(0, MAC_DIGITS, 2)).lower()
+    return {(CONNECTION_NETWORK_MAC, mac)}
+
+
 def hub_device_info(coordinator: VBusCoordinator) -> DeviceInfo:
     """The adapter or data logger the entry connects to (the only device with a MAC)."""
     data = coordinator.config_entry.data
     serial = data.get(CONF_SERIAL)
-    info = DeviceInfo(
+    return DeviceInfo(
         identifiers={hub_identifier(coordinator)},
+        connections=_mac_connections(serial),
+        configuration_url=hub_configuration_url(data),
         manufacturer=MANUFACTURER,
         name=f"{data.get(CONF_PRODUCT) or 'VBus'} {data[CONF_HOST]}",
         model=data.get(CONF_PRODUCT),
         serial_number=serial,
         sw_version=data.get(CONF_FIRMWARE),
     )
-    if isinstance(serial, str) and len(serial) == MAC_DIGITS:  # RESOL serials are the MAC
-        mac = ":".join(serial[i : i + 2] for i in range(0, 12, 2)).lower()
-        info["connections"] = {(CONNECTION_NETWORK_MAC, mac)}
-    return info
 
 
 def device_identifier(coordinator: VBusCoordinator, key: PacketKey) -> tuple[str, str]:
@@ -59,25 +91,46 @@ def device_identifier(coordinator: VBusCoordinator, key: PacketKey) -> tuple[str
     return (DOMAIN, f"{coordinator.unique_prefix}_{key.channel:02X}_{key.source:04X}")
 
 
-def _via_hub(coordinator: VBusCoordinator) -> dict[str, object]:
-    """Link to the hub device: by device id (Home Assistant ≥ 2026.10) or by identifier."""
-    if "via_device_id" in DeviceInfo.__annotations__:
-        return {"via_device_id": coordinator.hub_device_id}
-    return {"via_device": hub_identifier(coordinator)}
-
-
 def controller_device_info(coordinator: VBusCoordinator, key: PacketKey) -> DeviceInfo:
-    """The VBus device that sends ``key`` packets, linked to the adapter."""
-    language = coordinator.language
-    return cast(
-        "DeviceInfo",
-        {
-            "identifiers": {device_identifier(coordinator, key)},
-            "manufacturer": MANUFACTURER,
-            "name": coordinator.spec.device_name(key.source, key.destination, language),
-            "model_id": f"0x{key.source:04X}",
-            **_via_hub(coordinator),
-        },
+    """The VBus device that sends ``key`` packets, linked to the adapter.
+
+    Its name is a translation of the specification's, in Home Assistant's language; with more
+    than one entry, an explicit name in that language that ends with the entry's title
+    (:attr:`VBusCoordinator.device_label`). Its model is the product ("DeltaSol MX", "DeltaSol
+    MX HQM" for a heat quantity meter of it), its model ID the VBus address. The link to the
+    adapter is its device id where Home Assistant takes one, else its identifier.
+    """
+    spec = coordinator.spec
+    spec_names = spec.device_names(key.source, key.destination)
+    name = names.device_name(spec_names, key.source)
+    labelled = None
+    if coordinator.device_label is not None:
+        language = names.language(coordinator.hass)
+        shown = spec.device_name(key.source, key.destination, language)
+        labelled = f"{shown} ({coordinator.device_label})"
+    translation_key = None if labelled else name.key
+    placeholders = None if labelled else name.placeholders
+    model = names.model(spec_names) if spec_names else None
+    if _VIA_DEVICE_ID:
+        return DeviceInfo(  # type: ignore[typeddict-unknown-key, unused-ignore]
+            identifiers={device_identifier(coordinator, key)},
+            manufacturer=MANUFACTURER,
+            name=labelled,
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
+            model=model,
+            model_id=f"0x{key.source:04X}",
+            via_device_id=coordinator.hub_device_id,
+        )
+    return DeviceInfo(
+        identifiers={device_identifier(coordinator, key)},
+        manufacturer=MANUFACTURER,
+        name=labelled,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        model=model,
+        model_id=f"0x{key.source:04X}",
+        via_device=hub_identifier(coordinator),
     )
 
 
@@ -94,13 +147,17 @@ class VBusEntity(CoordinatorEntity[VBusCoordinator]):
         self._index = index
         self.field: FieldSpec = packet.decoder.fields[index]
         key = packet.key
-        language = coordinator.language
-        name = self.field.name(language)
+        peer = None
         if key.destination != LIVE_DESTINATION:
-            # e.g. what a DeltaSol MX sends to its extension module EM #1
+            # e.g. what a DeltaSol MX sends to its extension module EM #1: "Relay 1 (EM #1)"
+            language = names.language(coordinator.hass)
             peer = coordinator.spec.device_name(key.destination, key.source, language)
-            name = f"{name} ({peer})"
-        self._attr_name = name
+        name = names.field_name(self.field, peer)
+        if name is None:  # not a field of the bundled specification
+            self._attr_name = self.field.name() if peer is None else f"{self.field.name()} ({peer})"
+        else:
+            self._attr_translation_key = name.key
+            self._attr_translation_placeholders = name.placeholders
         self._attr_unique_id = f"{coordinator.unique_prefix}_{key.packet_id}_{self.field.field_id}"
         self._attr_device_info = controller_device_info(coordinator, key)
         self._last_write = float("-inf")

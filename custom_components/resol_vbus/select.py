@@ -13,8 +13,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-    from .coordinator import VBusConfigEntry
-    from .values import ValuesCoordinator
+    from .coordinator import ValuesCoordinator, VBusConfigEntry
     from .vbus.catalog import CatalogValue
 
 # Not limited here: the parameterization engine queues every write for the controller's next bus

@@ -49,8 +49,7 @@ if TYPE_CHECKING:
     from homeassistant.exceptions import HomeAssistantError
     from homeassistant.helpers.device_registry import DeviceEntry
 
-    from .coordinator import VBusConfigEntry
-    from .values import ValuesCoordinator
+    from .coordinator import ValuesCoordinator, VBusConfigEntry
     from .vbus.catalog import CatalogValue
     from .vbus.parameters import ValueResult
 

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from custom_components.resol_vbus.vbus.specification import FieldType, Specification
-from custom_components.resol_vbus.vbus.units import is_sentinel
+from custom_components.resol_vbus.vbus.units import field_semantics, is_sentinel
 
 from .browser import BrowserError, Chromium, find_chromium
 from .conftest import ARTIFACTS, Background, RunningHass, demo
@@ -43,7 +43,10 @@ SCREENSHOT = ARTIFACTS / "e2e-device-page.png"
 
 
 def decoded_numbers(packets: tuple[Packet, ...]) -> dict[str, float]:
-    """Entity name (device and field, as Home Assistant shows it) → decoded number."""
+    """Entity name (device and field, as Home Assistant shows it) → decoded number, as shown.
+
+    Heat quantities (counted in Wh) show in kWh.
+    """
     spec = Specification.bundled()
     numbers: dict[str, float] = {}
     for packet in packets:
@@ -60,7 +63,10 @@ def decoded_numbers(packets: tuple[Packet, ...]) -> dict[str, float]:
             name = spec_field.name("en")
             if packet.destination != BROADCAST:
                 name = f"{name} ({spec.device_name(packet.destination, packet.source)})"
-            numbers[f"{device} {name}"] = round(value, max(spec_field.precision, 0))
+            number = round(value, max(spec_field.precision, 0))
+            if field_semantics(spec_field).unit == "Wh":
+                number /= 1000
+            numbers[f"{device} {name}"] = number
     return numbers
 
 

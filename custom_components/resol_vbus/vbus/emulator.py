@@ -765,6 +765,14 @@ class ParameterStore:
         if value.value_id is not None:
             self._by_id[value.value_id] = value
 
+    def remove(self, value_id: str) -> StoredValue:
+        """Take ``value_id`` out, as a firmware without it would (:meth:`add` puts it back)."""
+        value = self._by_id.pop(value_id)
+        del self._by_index[value.index]
+        if value.id_hash is not None:
+            self._by_hash.pop(value.id_hash, None)
+        return value
+
     def __len__(self) -> int:
         """Number of values (without the changeset)."""
         return len(self._by_index)

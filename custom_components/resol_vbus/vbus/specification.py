@@ -370,15 +370,21 @@ class Specification:
         if name is None:
             if len(self._device_names) >= CACHE_LIMIT:
                 self._device_names.clear()
-            name = f"Unknown Device (0x{address:04X})"
-            for self_addr, self_mask, peer_addr, peer_mask, names in self._devices:
-                if (address & self_mask) == (self_addr & self_mask) and (peer & peer_mask) == (
-                    peer_addr & peer_mask
-                ):
-                    name = localize(names, language)
-                    break
+            names = self.device_names(address, peer)
+            name = (
+                f"Unknown Device (0x{address:04X})" if names is None else localize(names, language)
+            )
             self._device_names[key] = name
         return name
+
+    def device_names(self, address: int, peer: int = 0) -> tuple[str, str, str] | None:
+        """The (en, de, fr) names of the device at ``address`` talking to ``peer``, if known."""
+        for self_addr, self_mask, peer_addr, peer_mask, names in self._devices:
+            if (address & self_mask) == (self_addr & self_mask) and (peer & peer_mask) == (
+                peer_addr & peer_mask
+            ):
+                return names
+        return None
 
     @property
     def device_template_count(self) -> int:
@@ -387,7 +393,11 @@ class Specification:
 
     def device_template_name(self, index: int, language: str = "en") -> str:
         """The name of the ``index``-th device template."""
-        return localize(self._devices[index][4], language)
+        return localize(self.device_template_names(index), language)
+
+    def device_template_names(self, index: int) -> tuple[str, str, str]:
+        """The (en, de, fr) names of the ``index``-th device template."""
+        return self._devices[index][4]
 
     def source_name(self, packet: Packet, language: str = "en") -> str:
         """Name of the device that sent ``packet``."""

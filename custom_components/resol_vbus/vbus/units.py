@@ -192,10 +192,20 @@ def is_diagnostic(spec_field: FieldSpec) -> bool:
     return field_semantics(spec_field).unit is None and not field_semantics(spec_field).is_counter
 
 
+#: The English names of the date-time fields that carry the controller's running clock (the
+#: others are moments something happened: the last thermal disinfection, say).
+_CLOCK: Final = re.compile(r"^(?:Station \d+: )?System (?:date|time)$|^Date(?:/Time)?$")
+
+
+def is_clock(spec_field: FieldSpec) -> bool:
+    """A date-time field that carries the controller's clock (it advances every second)."""
+    return spec_field.type == FieldType.DATETIME and bool(_CLOCK.match(spec_field.names[0]))
+
+
 def enabled_by_default(spec_field: FieldSpec, first_value: Value | None) -> bool:
     """Entities start disabled when they only report "no sensor" or are noisy diagnostics."""
     if first_value is None or is_sentinel(spec_field, first_value):
         return False
     if spec_field.type == FieldType.DATETIME:
-        return True  # the controller clock is worth seeing
+        return not is_clock(spec_field)  # a clock is seen through its deviation, if wanted
     return not is_diagnostic(spec_field)

@@ -2,10 +2,11 @@
 
 A scripted controller answers every request of a hash-addressed write correctly, but before
 each answer the bus also carries noise: near misses (the right answer with one matched field
-changed: source, destination, command, index or hash), random datagrams, bus offers, and the
-previous request's answer once more (a late duplicate). Whatever the noise, the write goes to
-the index the controller's own look-up answer gave, exactly once, and the result is the
-controller's acknowledgement.
+changed: source, destination, command, index or hash), random datagrams, another master's bus
+offers, and the previous request's answer once more (a late duplicate). Whatever the noise, the
+write goes to the index the controller's own look-up answer gave, exactly once, and the result
+is the controller's acknowledgement. (An offer from the controller itself is no noise: it is
+master again, and the engine starts over; tests/reliability/test_model_parameters.py.)
 
 What strict matching cannot do on an unauthenticated bus: a device that forges the exact
 answer (right source, destination, command, index and hash) is believed, and so is a duplicate
@@ -36,6 +37,7 @@ US = 0x0020
 INDEX = 1977
 ID_HASH = 763685401  # Relais_Regler_R1_Handbetrieb
 CHANGESET = 0x2734DABC
+OTHER_MASTER = 0x1001
 TIMING = Timing(offer=2.0, request=2.0, increment=0.1, release=1.0, deadline=10.0)
 #: Requests of one hash-addressed write: changeset, look-up, resync, write, resync, release.
 REQUESTS = 6
@@ -126,7 +128,7 @@ class SpoofedBus:
         if kind == "random":
             return detail
         if kind == "offer":
-            return Datagram(0x0000, CONTROLLER, 0x0500)
+            return Datagram(0x0000, OTHER_MASTER, 0x0500)
         return self._previous
 
 

@@ -42,7 +42,7 @@ from custom_components.resol_vbus.vbus.protocol import (
 )
 from custom_components.resol_vbus.vbus.session import ConnectionConfig, SessionState, VBusSession
 
-from .test_emulator import SECTION_7
+from .emulator.common import SECTION_7
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -264,25 +264,38 @@ async def test_late_answers_are_never_mis_associated() -> None:
         await close_rig(rig)
 
 
-async def test_connection_drop_mid_session() -> None:
+@pytest.mark.parametrize("received", [2, 1], ids=["write sent", "write not sent yet"])
+async def test_connection_drop_mid_session(received: int) -> None:
+    """A write sent fails (never repeated behind the caller's back); a read is tried again.
+
+    A write the session had not sent yet changed nothing: it waits for the next bus session
+    (issue 13; it used to fail as "connection lost" as well).
+    """
     rig = await make_rig(Timing(offer=5, request=2, increment=0, release=0.2, deadline=20))
     try:
-        rig.emulator.faults.answer_delay = 1.5  # the session waits, then the device reboots
+        rig.emulator.faults.answer_delay = 1.5  # the session waits, then the logger reboots
         set_task, get_task = await queued(
             rig, rig.engine.set(MX, 2, index=1977), rig.engine.get(MX, index=1977)
         )
-        await rig.controller.wait_for_received(1)
-        states: list[SessionState] = []
-        rig.session.add_state_listener(lambda state, _reason: states.append(state))
+        await rig.controller.wait_for_received(received)  # the changeset read (and the write)
+        lost = asyncio.Event()
+        rig.session.add_state_listener(
+            lambda state, _reason: state == SessionState.DISCONNECTED and lost.set()
+        )
         await rig.emulator.reboot()
-        with pytest.raises(SessionAbortedError):
-            await set_task  # a write is never repeated behind the user's back
+        async with asyncio.timeout(10):
+            await lost.wait()
+        if received == 2:
+            with pytest.raises(SessionAbortedError):
+                await set_task
         rig.emulator.faults.answer_delay = 0
         await rig.session.wait_connected()
         rig.controller.release_bus()
         rig.controller.offer_bus()
-        assert (await get_task).value == rig.controller.store.read(1977)  # a read is retried
-        assert rig.controller.store.writes == []
+        if received == 1:
+            assert (await set_task).value == 2
+        assert (await get_task).value == rig.controller.store.read(1977)
+        assert rig.controller.store.writes == [(1977, 2)]  # once
     finally:
         await close_rig(rig)
 

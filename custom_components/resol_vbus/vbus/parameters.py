@@ -10,14 +10,20 @@ queued at that moment in one bus session**, in the order the reference recommend
 
 1. read the changeset (value index 0) — the first request, which also takes the bus;
 2. look up the indices of values addressed by value-ID hash (unless the index cache knows them);
-3. resynchronise (read index 0 again), so that a late answer to a look-up cannot be taken for
-   the answer to the next request; if the changeset differs now, the value list changed (a
-   firmware update) and the look-ups are repeated once before anything is written;
+3. resynchronise (read index 0 again) after any look-up, answered or not, so that a late
+   answer to a look-up cannot be taken for the answer to the next request; if the changeset
+   differs now, the value list changed (a firmware update) and the look-ups are repeated once
+   before anything is written;
 4. writes; 5. resynchronise; 6. reads; 7. release and wait for the confirmation packet.
 
-Answers are matched strictly: source = controller, destination = us, the expected command, the
-same 16-bit parameter and, for look-ups, the same hash. Anything else is discarded. The bus is
-released on every path, including errors and cancellation.
+One bus session runs at a time (an offer from another master meanwhile is let pass). Answers
+are matched strictly: source = controller, destination = us, the expected command, the same
+16-bit parameter and, for look-ups, the same hash. Anything else is discarded. An offer from
+the controller during the session means it is master: before it answered anything (our first
+request never reached it), the request is sent again in the new window; after that (it
+restarted, or took the bus back), the session ends and the next one starts on that offer,
+with the changeset read again. The bus is released on every other path, including errors and
+cancellation.
 """
 
 from __future__ import annotations
@@ -103,6 +109,10 @@ class NotSentError(SessionAbortedError):
     """The connection ended (or the engine closed) before the request was sent: nothing changed."""
 
 
+class _BusTakenBackError(VBusError):
+    """The controller offered the bus during a bus session: it is master again."""
+
+
 class Action(StrEnum):
     """What an operation does."""
 
@@ -141,7 +151,8 @@ class _Operation:
     id_hash: int | None = None
     value: int = 0
     retries_left: int = 1
-    started: bool = False
+    started: bool = False  # part of a bus session
+    sent: bool = False  # its read or write went out (a session may end before it does)
     waiters: int = 0  # callers waiting for the result (merged writes have several)
     future: asyncio.Future[ValueResult] = field(default_factory=_result_future)
 
@@ -230,6 +241,7 @@ class ParameterEngine:
         self._offer_times: dict[int, float] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._holding: int | None = None
+        self._answered = False
         self.bus_sessions = 0
         #: Offers from addresses beyond MAX_OFFERERS, and frames beyond INBOX_LIMIT, ignored.
         self.ignored_offers = 0
@@ -353,7 +365,7 @@ class ParameterEngine:
     def _leave(self, operation: _Operation) -> None:
         """A caller stopped waiting; a request nobody waits for and not yet sent is dropped."""
         operation.waiters -= 1
-        if operation.waiters <= 0 and not operation.started and operation in self._queue:
+        if operation.waiters <= 0 and not operation.sent and operation in self._queue:
             self._queue.remove(operation)
 
     def _queued_write(self, operation: _Operation) -> _Operation | None:
@@ -369,8 +381,13 @@ class ParameterEngine:
                 return queued
         return None
 
-    def _pending(self, controller: int) -> list[_Operation]:
-        return [op for op in self._queue if op.controller == controller and not op.future.done()]
+    def _pending(self, controller: int, *, started: bool = False) -> list[_Operation]:
+        """The operations for ``controller`` still waiting (``started``: in a bus session)."""
+        return [
+            op
+            for op in self._queue
+            if op.controller == controller and not op.future.done() and (op.started or not started)
+        ]
 
     async def _work(self, controller: int) -> None:
         """Run bus sessions for ``controller`` while operations are queued.
@@ -383,11 +400,15 @@ class ParameterEngine:
                     await self._wait_for_offer(controller)
                     if not self._pending(controller):
                         break  # every caller gave up meanwhile: do not take the bus for nothing
+                    if self._holding is not None:
+                        continue  # a session with another master runs: one at a time
                     await self._bus_session(controller)
                 except SessionAbortedError:
                     continue  # what may not be retried has failed already (_handle_state)
                 except ParameterError as err:
-                    for operation in self._pending(controller):
+                    # What was queued after the session began waits for the next offer.
+                    in_session = not isinstance(err, BusNotOfferedError)
+                    for operation in self._pending(controller, started=in_session):
                         self._fail(operation, err)
                 except VBusError as err:  # sending failed: the connection broke under us
                     self._abort(self._pending(controller), f"The connection broke: {err}")
@@ -477,22 +498,31 @@ class ParameterEngine:
     def _abort(self, operations: list[_Operation], reason: str, *, retry: bool = True) -> None:
         """The connection broke (or the engine closed) while ``operations`` waited.
 
-        With ``retry``, a request not sent yet stays queued for the next connection and a read
-        in progress is tried once more; a write in progress fails (it may or may not have
-        reached the controller: it is never repeated behind the caller's back). Without
-        ``retry`` everything fails, saying whether it was sent.
+        With ``retry``, a request not sent yet stays queued for the next session (hash-addressed
+        ones are looked up again there, under its changeset) and a read already sent is tried
+        once more; a write sent fails (it may or may not have reached the controller: it is
+        never repeated behind the caller's back); what nobody waits for any more is dropped.
+        Without ``retry`` everything fails, saying whether it was sent.
         """
         for operation in operations:
             if operation.future.done():
                 continue
-            if retry and not operation.started:
-                continue
-            if retry and operation.idempotent and operation.retries_left > 0:
-                operation.retries_left -= 1
+            if retry and (
+                not operation.sent or (operation.idempotent and operation.retries_left > 0)
+            ):
+                if operation.waiters <= 0:  # nobody waits for it any more
+                    self._queue.remove(operation)
+                    continue
+                if operation.sent:
+                    operation.retries_left -= 1
+                # It joins the next session afresh, its index looked up under that changeset.
+                operation.started = operation.sent = False
+                if operation.id_hash is not None:
+                    operation.index = None
                 continue
             error = (
                 SessionAbortedError(reason)
-                if operation.started
+                if operation.sent
                 else NotSentError(f"{reason}; the request was not sent")
             )
             self._fail(operation, error)
@@ -506,6 +536,8 @@ class ParameterEngine:
         self._inbox = asyncio.Queue()
         self.bus_sessions += 1
         self._holding = controller
+        self._answered = False  # the controller answered in this session: the bus is ours
+        taken_back = False
         try:
             changeset = await self._read_changeset(controller)
             self._note_changeset(controller, changeset)
@@ -524,8 +556,12 @@ class ParameterEngine:
                 changeset = await self._read_changeset(controller)
                 self._note_changeset(controller, changeset)
                 await self._run(controller, changeset, late)
+        except _BusTakenBackError as err:
+            taken_back = True  # nothing to give back; its fresh offer starts the next session
+            self._abort(self._pending(controller), str(err))
         finally:
-            await self._release(controller)
+            if not taken_back:
+                await self._release(controller)
             self._holding = None
             self._inbox = None
 
@@ -545,8 +581,8 @@ class ParameterEngine:
         for operation in operations:
             if operation.action == Action.CHANGESET:
                 self._finish(operation, ValueResult(CHANGESET_INDEX, changeset, changeset))
-        looked_up = await self._resolve_indices(controller, changeset, operations)
-        if looked_up:
+        looked_up, asked = await self._resolve_indices(controller, changeset, operations)
+        if asked:  # even if no look-up was answered: late answers may follow
             current = await self._read_changeset(controller)  # resynchronise after look-ups
             if current != changeset:
                 # The value list changed under us (a firmware update, a new configuration):
@@ -561,13 +597,23 @@ class ParameterEngine:
             else:
                 self._confirm_indices(controller, changeset, looked_up)
         writes = [op for op in operations if op.action == Action.SET and op.index is not None]
-        for operation in writes:
-            await self._transfer(controller, changeset, operation, CMD_SET, operation.value)
+        await self._write(controller, changeset, writes)
         if writes:
             await self._read_changeset(controller)  # resynchronise after writes
         for operation in operations:
             if operation.action == Action.GET and operation.index is not None:
                 await self._transfer(controller, changeset, operation, CMD_GET, 0)
+
+    async def _write(self, controller: int, changeset: int, writes: list[_Operation]) -> None:
+        """Send the writes; one to an index written before (by hash, and by index) waits.
+
+        A resynchronisation comes first, so that a late answer to the earlier write cannot be
+        taken for its acknowledgement.
+        """
+        for number, operation in enumerate(writes):
+            if operation.index in (op.index for op in writes[:number]):
+                await self._read_changeset(controller)
+            await self._transfer(controller, changeset, operation, CMD_SET, operation.value)
 
     def _confirm_indices(
         self, controller: int, changeset: int, looked_up: list[_Operation]
@@ -605,21 +651,26 @@ class ParameterEngine:
 
     async def _resolve_indices(
         self, controller: int, changeset: int, operations: list[_Operation]
-    ) -> list[_Operation]:
-        """Fill in the indices of hash-addressed operations; return those looked up on the bus.
+    ) -> tuple[list[_Operation], bool]:
+        """Fill in the indices of hash-addressed operations.
 
-        Indices from the cache are final; those looked up are cached (and look-ups answered)
-        only once a resynchronisation confirms the changeset did not change meanwhile.
+        Return those looked up on the bus, and whether any look-up was sent. Indices from the
+        cache are final; those looked up are cached (and look-ups answered) only once a
+        resynchronisation confirms the changeset did not change meanwhile.
         """
+        asked = False
         looked_up: list[_Operation] = []
         found: dict[int, int] = {}  # hash -> index looked up in this session
         for operation in operations:
             if operation.index is not None or operation.id_hash is None:
                 continue
+            if operation not in self._queue:
+                continue  # every caller gave up
             index = self.cache.get(controller, changeset, operation.id_hash)
             if index is None:
                 index = found.get(operation.id_hash)
                 if index is None:
+                    asked = True
                     index = await self._lookup(controller, operation)
                     if index is None:
                         continue
@@ -628,7 +679,7 @@ class ParameterEngine:
             operation.index = index
             if operation.action == Action.LOOKUP and operation not in looked_up:
                 self._finish(operation, ValueResult(index, operation.id_hash, changeset))
-        return looked_up
+        return looked_up, asked
 
     def _finish(self, operation: _Operation, result: ValueResult) -> None:
         if operation in self._queue:
@@ -681,12 +732,15 @@ class ParameterEngine:
     async def _transfer(
         self, controller: int, changeset: int, operation: _Operation, command: int, value: int
     ) -> None:
+        if operation not in self._queue:
+            return  # every caller gave up before it was sent
         index = operation.index or 0
         answer = await self._request(
             controller,
             Datagram(controller, self.address, command, index, value),
             lambda d: d.command == CMD_ANSWER and d.param16 == index,
             nack_index=index,
+            operation=operation,
         )
         if answer is None:
             self._fail(
@@ -715,13 +769,19 @@ class ParameterEngine:
         matches: Callable[[Datagram], bool],
         *,
         nack_index: int | None = None,
+        operation: _Operation | None = None,
     ) -> Datagram | ParameterError | None:
-        """Send ``request`` up to ``tries`` times; return the matching answer, a NACK or None."""
+        """Send ``request`` up to ``tries`` times; return the matching answer, a NACK or None.
+
+        ``operation`` is marked sent once its request went out.
+        """
         inbox = self._inbox
         assert inbox is not None  # noqa: S101 - only called inside a bus session
         timeout = self.timing.request
         for _ in range(self.timing.tries):
             await self.bus.send(request)
+            if operation is not None:
+                operation.sent = True
             try:
                 async with asyncio.timeout(timeout):
                     while True:
@@ -731,17 +791,35 @@ class ParameterEngine:
                             raise SessionAbortedError(msg)
                         if not isinstance(frame, Datagram) or frame.source != controller:
                             continue
+                        if frame.command == CMD_OFFER and frame.destination == BROADCAST:
+                            self._offered_during_session(controller)
+                            break  # our first request never reached it: again, in this window
                         if nack_index is not None and _is_nack(frame, nack_index):
+                            self._answered = True
                             return ValueRejectedError(
                                 f"The controller 0x{controller:04X} refused value index "
                                 f"{nack_index}"
                             )
                         if matches(frame):
+                            self._answered = True
                             return frame
                         _LOGGER.debug("Discarded an unexpected answer: %s", frame)
             except TimeoutError:
                 timeout += self.timing.increment
         return None
+
+    def _offered_during_session(self, controller: int) -> None:
+        """The controller offered the bus: it is master, it will not answer the request.
+
+        Before it answered anything in this session, our first request never reached it (it is
+        sent again); after that, it restarted or took the bus back: the session ends.
+        """
+        if self._answered:
+            msg = (
+                f"The controller 0x{controller:04X} offered the bus during a bus session: it "
+                "took the bus back"
+            )
+            raise _BusTakenBackError(msg)
 
     async def _release(self, controller: int) -> None:
         """Give the bus back and wait for the controller's next packet as confirmation."""

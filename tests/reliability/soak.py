@@ -74,7 +74,7 @@ WARM_UP = 1200  # simulated seconds before the memory baseline: every header set
 #: the client; this module's report grows by design; in asyncio's debug mode (which the test
 #: harness of the latest lane turns on) every future keeps the traceback of its creation.
 EXCLUDED = (
-    "*/vbus/emulator.py",
+    "*/vbus/emulator/*",
     "*/reliability/soak.py",
     "*/tracemalloc.py",
     "*/logging/*",

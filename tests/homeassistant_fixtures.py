@@ -1,4 +1,8 @@
-"""Shared fixtures for the RESOL VBus tests."""
+"""Fixtures and hooks of the tests that run in Home Assistant's test harness.
+
+tests/conftest.py brings them in where the harness is installed; the library lane
+(scripts/test-lib) runs the library's tests without Home Assistant, and so without these.
+"""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.protocol import CMD_SET
 from custom_components.resol_vbus.vbus.session import SessionState, VBusSession
 
 from .common import (
@@ -164,20 +165,29 @@ async def test_parameter_answer_faults_still_write_exactly_once(
 
 
 async def test_connection_lost_during_a_write_fails_loudly(
-    hass: HomeAssistant, mx: Emulator
+    hass: HomeAssistant, mx: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The write was sent, its acknowledgement did not come: nobody knows whether it arrived."""
     await setup_values(hass, mx)
     relay = er.async_get(hass).async_get_entity_id(
         SELECT_DOMAIN, DOMAIN, f"{UNIQUE_ID}_00_7E11_relay_5_manual_mode"
     )
-    mx.faults.answer_delay = 5  # the write waits for its answer ...
+    controller = mx.controller(1)
+    answer = controller._answer
+    # The controller takes the write but never acknowledges it ...
+    monkeypatch.setattr(
+        controller,
+        "_answer",
+        lambda request: None if request.command == CMD_SET else answer(request),
+    )
     write = asyncio.create_task(
         hass.services.async_call(
             SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
         )
     )
-    await mx.controller(1).wait_for_received(len(mx.controller(1).received) + 1)
-    await mx.reboot()  # ... and the connection breaks
+    while not any(datagram.command == CMD_SET for datagram in controller.received):
+        await controller.wait_for_received(len(controller.received) + 1)
+    await mx.reboot()  # ... and the connection breaks while the write waits for that
     with pytest.raises(HomeAssistantError) as excinfo:
         await write
     assert excinfo.value.translation_key == "connection_lost"

@@ -7,7 +7,10 @@ and npm are available, the JavaScript reference library (npm ``resol-vbus``) dec
 stream to the same JSON lines in the same run, and the ratio ours/theirs is printed.
 
 B2 coordinator cost and B4 setup memory run in a Home Assistant test instance:
-``bench/test_ha_bench.py``, started here with pytest (see there).
+``bench/test_ha_bench.py``, started here with pytest (see there). B2 replays the recording at
+its own pace and at the bus's, and the demo system (``scripts/develop``'s emulator, values and
+clock moving every second) for a simulated day: recorder rows per day in total, by entity kind
+and of the top 5 entities.
 
 B3 parameter latency: the parameterization engine against the emulator (a DL2 with a synthesized
 DeltaSol MX that offers the bus every 2 s): one write, and 5 writes queued together, each time
@@ -617,6 +620,56 @@ def coordinator_rows(table: Table, figures: dict[str, Any]) -> None:
         )
 
 
+def demo_rows(table: Table, demo: dict[str, Any] | None) -> None:
+    """B2 for the demo system: cost, recorder rows per day in total, by kind, top entities."""
+    label = "B2 demo system (emulator, 1 cycle/s)"
+    if demo is None:
+        table.add(label, "failed, see above", met=False)
+        return
+    hours = demo["simulated_hours"]
+    span = f"{hours:g} h" if hours == 24 else f"{hours:g} h, scaled to a day"
+    table.add(
+        f"{label}: CPU",
+        f"{demo['cpu_us_per_packet']:.1f} µs/packet ({demo['packets']:,} packets, {span})",
+        "≤ 100 µs/packet",
+        met=demo["cpu_us_per_packet"] <= 100,
+    )
+    table.add(
+        f"{label}: recorder rows",
+        f"{demo['rows_per_day']:,.0f}/day (state_changed) from {demo['entities_enabled']} "
+        f"entities enabled by default; {demo['redundant_writes']} redundant, "
+        f"{demo['missed_changes']} missed, {demo['state_reported']} state_reported (no row)",
+        "0 redundant",
+        met=demo["redundant_writes"] == 0 and demo["missed_changes"] == 0,
+    )
+    for kind, figures in demo["by_kind"].items():
+        table.add(
+            f"B2 demo rows: {kind}",
+            f"{figures['rows_per_day']:,.0f}/day ({figures['entities']} "
+            f"entit{'y' if figures['entities'] == 1 else 'ies'})",
+        )
+    for number, entity in enumerate(demo["top_entities"], 1):
+        table.add(
+            f"B2 demo top {number}: {entity['name']}",
+            f"{entity['rows_per_day']:,.0f}/day ({entity['kind']})",
+        )
+    for entity in demo["opt_in"]:
+        table.add(
+            f"B2 demo, if enabled: {entity['name']}",
+            f"{entity['rows_per_day']:,.0f}/day ({entity['kind']}, disabled by default)",
+        )
+    table.add(
+        "B2 demo settings re-read (every 10 min)",
+        f"{demo['settings_reread_state_changed']} rows for {demo['settings']} settings "
+        f"({demo['settings_reread_state_reported']} state_reported, no row)",
+    )
+    table.add(
+        "B2 demo before: System date as a timestamp",
+        f"+{demo['clock_timestamp_rows_per_day_before']:,.0f}/day (a row a second): "
+        f"{demo['rows_per_day_before']:,.0f}/day in all",
+    )
+
+
 def latency_rows(table: Table, b3: dict[str, Any]) -> None:
     """B3: the worst of the trials against the targets."""
     interval = b3["offer_interval_s"]
@@ -717,12 +770,13 @@ def home_assistant_rows(table: Table, args: argparse.Namespace, results: dict[st
     print("==> B2 coordinator cost and B4 memory (Home Assistant test instance)")
     only = [name.lower() for name in args.only if name in ("B2", "B4")]
     figures = home_assistant_benchmarks(only, quick=args.quick, profile=args.profile)
-    for key in ("b2_recording_pace", "b2_per_second"):
+    for key in ("b2_recording_pace", "b2_per_second", "b2_demo"):
         if profile := figures.get(key, {}).pop("profile_top", None):
             print(f"--- cProfile of {key}, top functions by own time\n{profile}")
     results.update(figures)
     if "B2" in args.only:
         coordinator_rows(table, figures)
+        demo_rows(table, figures.get("b2_demo"))
 
 
 def main() -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -92,8 +93,13 @@ class BlockSection:
     @property
     def surrogate_packet_id(self) -> str:
         """Reference-style surrogate packet id, e.g. ``01_8015_0D9F_10_2C47``."""
-        digest = hashlib.sha1(self.section_id.encode(), usedforsecurity=False).hexdigest().upper()
-        return f"{self.channel:02X}_{self.destination | 0x8000:04X}_{digest[0:4]}_10_{digest[4:8]}"
+        return _surrogate_packet_id(self.channel, self.destination, self.section_id)
+
+
+@lru_cache(maxsize=256)  # a bus has a few sections; a stream repeats them every second
+def _surrogate_packet_id(channel: int, destination: int, section_id: str) -> str:
+    digest = hashlib.sha1(section_id.encode(), usedforsecurity=False).hexdigest().upper()
+    return f"{channel:02X}_{destination | 0x8000:04X}_{digest[0:4]}_10_{digest[4:8]}"
 
 
 def is_block_packet(packet: Packet) -> bool:

@@ -72,11 +72,13 @@ class PacketJsonFormatter:
     def _compile(self, decoder: PacketDecoder, length: int) -> _LineFn:
         """Generate the function that turns a payload of ``length`` bytes into a line.
 
-        Which fields are present depends only on the payload length, so the whole line is one
-        ``str.join`` of constant pieces and the ``repr`` of each decoded value.
+        Which fields are present depends only on the payload length, so the line after its head
+        is one ``%``-format of a constant template with the decoded values (``%r``: their
+        ``repr``, as ``json.dumps`` writes numbers).
         """
         assignments: list[str] = []
-        pieces: list[str] = ["head"]
+        template: list[str] = []  # the line after the head, a %-format of the values
+        values: list[str] = []
         separator = ""
         for index, (field, expression) in enumerate(
             zip(decoder.fields, decoder.expressions(length), strict=True)
@@ -84,19 +86,25 @@ class PacketJsonFormatter:
             if expression is None:
                 continue
             assignments.append(f"    v{index} = {expression}\n")
-            opening = (
+            template.append(
                 f'{separator}{{"id": {_dumps(field.field_id)}, '
-                f'"name": {_dumps(field.name(self._language))}, "value": '
+                f'"name": {_dumps(field.name(self._language))}, "value": '.replace("%", "%%")
             )
-            closing = f', "unit": {_dumps(field.unit.symbol)}'
-            pieces += [repr(opening), f"repr(v{index})", repr(closing)]
+            template.append("%r" + f', "unit": {_dumps(field.unit.symbol)}'.replace("%", "%%"))
+            values.append(f"v{index}")
             if self._text:
-                pieces += [repr(', "text": '), f"J(F[{index}].format(v{index}))"]
-            pieces.append(repr("}"))
+                template.append(', "text": %s')
+                values.append(f"J(F[{index}].format(v{index}))")
+            template.append("}")
             separator = ", "
-        pieces.append(repr("]}"))
+        template.append("]}")
         source = "def line(p, head):\n" + "".join(assignments)
-        source += f"    return ''.join(({', '.join(pieces)},))\n"
+        # One %-format in C instead of a repr() call per value (%r is repr).
+        rest = "".join(template)
+        if values:
+            source += f"    return head + {rest!r} % ({', '.join(values)},)\n"
+        else:  # no field present: no formatting (and "%%" stays as it is)
+            source += f"    return head + {rest.replace('%%', '%')!r}\n"
         function: _LineFn = compile_function(source, "line", {"F": decoder.fields, "J": _dumps})
         return function
 

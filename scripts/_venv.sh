@@ -109,6 +109,9 @@ venv_prepare() {
   elif [[ $(cat "$VENV/.requirements.sha256" 2>/dev/null) != "$stamp" ]]; then
     echo "==> Installing $REQUIREMENTS into $VENV"
     venv_pip_install -r "$REQUIREMENTS"
+    # The library as the distribution aiovbus (pyproject.toml), editable: its tests import it
+    # by that name (scripts/test-lib runs them against the built wheel instead).
+    venv_pip_install --no-deps --editable .
     echo "$stamp" >"$VENV/.requirements.sha256"
   fi
 

@@ -3,7 +3,7 @@
 Shared by the property tests (hypothesis) and by ``scripts/fuzz`` (atheris and the 10⁶-input
 run). A target raises ``AssertionError`` for a violated invariant and lets any unexpected
 exception escape: both are findings. The typed errors a parser documents
-(:class:`~custom_components.resol_vbus.vbus.errors.SpecificationError` for VSF files) are
+(:class:`~aiovbus.errors.SpecificationError` for VSF files) are
 expected outcomes, not findings.
 """
 
@@ -12,18 +12,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from custom_components.resol_vbus.vbus import protocol
-from custom_components.resol_vbus.vbus.errors import SpecificationError
-from custom_components.resol_vbus.vbus.output import PacketJsonFormatter
-from custom_components.resol_vbus.vbus.protocol import (
+from aiovbus import protocol
+from aiovbus.errors import SpecificationError
+from aiovbus.output import PacketJsonFormatter
+from aiovbus.protocol import (
     MAX_PACKET_FRAMES,
     MAX_TELEGRAM_FRAMES,
     Packet,
     Telegram,
     decode_frame,
 )
-from custom_components.resol_vbus.vbus.receiver import MAX_BUFFER, MAX_REMEMBERED, StreamReceiver
-from custom_components.resol_vbus.vbus.recording import (
+from aiovbus.receiver import MAX_BUFFER, MAX_REMEMBERED, StreamReceiver
+from aiovbus.recording import (
     Comment,
     HeaderSetStart,
     RawData,
@@ -31,15 +31,15 @@ from custom_components.resol_vbus.vbus.recording import (
     read_recording,
     write_recording,
 )
-from custom_components.resol_vbus.vbus.specification import CACHE_LIMIT, Specification
-from custom_components.resol_vbus.vbus.vsf import parse_vsf
+from aiovbus.specification import CACHE_LIMIT, Specification
+from aiovbus.vsf import parse_vsf
 
 from . import oracle
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from custom_components.resol_vbus.vbus.protocol import Frame
+    from aiovbus.protocol import Frame
 
 CHANNEL = 3
 #: The protocol module's septet-layout cache: one entry per (frame count, group size).

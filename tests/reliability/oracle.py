@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet, Telegram
+from aiovbus.protocol import Datagram, Frame, Packet, Telegram
 
 SYNC = 0xAA
 _HIGH = re.compile(rb"[\x80-\xff]")

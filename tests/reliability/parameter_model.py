@@ -16,8 +16,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
-from custom_components.resol_vbus.vbus.errors import VBusConnectionError
-from custom_components.resol_vbus.vbus.parameters import (
+from aiovbus.errors import VBusConnectionError
+from aiovbus.parameters import (
     BusNotOfferedError,
     ChangesetChangedError,
     MemoryIndexCache,
@@ -29,8 +29,8 @@ from custom_components.resol_vbus.vbus.parameters import (
     ValueRejectedError,
     ValueResult,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
-from custom_components.resol_vbus.vbus.session import SessionState
+from aiovbus.protocol import Datagram, Frame, Packet
+from aiovbus.session import SessionState
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -28,34 +28,34 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.emulator import (
     ChannelSource,
     Cycle,
     Emulator,
     Personality,
     RecordingSource,
 )
-from custom_components.resol_vbus.vbus.parameters import ParameterEngine
-from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.recording import (
+from aiovbus.parameters import ParameterEngine
+from aiovbus.protocol import Packet
+from aiovbus.recording import (
     HeaderSetStart,
     RecordedFrame,
     read_recording,
     write_recording,
 )
-from custom_components.resol_vbus.vbus.session import (
+from aiovbus.session import (
     ConnectionConfig,
     SessionState,
     VBusSession,
 )
-from custom_components.resol_vbus.vbus.specification import Specification
-from custom_components.resol_vbus.vbus.valueid import value_id_hash
+from aiovbus.specification import Specification
+from aiovbus.valueid import value_id_hash
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
-    from custom_components.resol_vbus.vbus.protocol import Frame
+    from aiovbus.protocol import Frame
 
 MX = 0x7E11
 VALUE_ID = "Relais_Regler_R1_Handbetrieb"  # manual mode of relay 1: 0..4
@@ -330,7 +330,7 @@ class Soak:
 
     async def run(self) -> SoakReport:
         started = time.perf_counter()
-        library = logging.getLogger("custom_components.resol_vbus.vbus")
+        library = logging.getLogger("aiovbus")
         handler = _Collector(self.report.warnings)
         library.addHandler(handler)
         try:

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus.protocol import Datagram, Packet, Telegram
-from custom_components.resol_vbus.vbus.recording import RecordedFrame, read_recording
+from aiovbus.protocol import Datagram, Packet, Telegram
+from aiovbus.recording import RecordedFrame, read_recording
 from tests.vbus_lib.conftest import RECORDINGS, REFERENCE_DATA
 
 if TYPE_CHECKING:
-    from custom_components.resol_vbus.vbus.protocol import Frame
+    from aiovbus.protocol import Frame
 
 U16 = st.integers(min_value=0, max_value=0xFFFF)
 #: Addresses and commands travel as two 7-bit bytes: 16-bit values with bits 7 and 15 clear.

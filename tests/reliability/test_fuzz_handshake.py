@@ -2,7 +2,7 @@
 
 Whatever a device (or something pretending to be one) answers, and whatever password and via
 tag the user typed, the handshake ends in a connection or in a typed
-:class:`~custom_components.resol_vbus.vbus.errors.VBusError`; it keeps bounded memory; the
+:class:`~aiovbus.errors.VBusError`; it keeps bounded memory; the
 secrets appear in no error text; and every command is exactly one line on the wire.
 """
 
@@ -17,14 +17,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus.errors import (
+from aiovbus.errors import (
     AuthenticationError,
     HandshakeError,
     VBusConnectionError,
     VBusError,
     ViaTagRejectedError,
 )
-from custom_components.resol_vbus.vbus.session import (
+from aiovbus.session import (
     MAX_LINE,
     MAX_REPLY,
     READ_SIZE,

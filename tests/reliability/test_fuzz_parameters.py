@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus.parameters import (
+from aiovbus.parameters import (
     ParameterEngine,
     Timing,
     ValueResult,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
+from aiovbus.protocol import Datagram, Frame, Packet
 
 from .conftest import fuzz
 from .strategies import I32, WIRE16

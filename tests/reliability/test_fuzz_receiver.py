@@ -11,13 +11,13 @@ from dataclasses import replace
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus.protocol import (
+from aiovbus.protocol import (
     Datagram,
     Packet,
     Telegram,
     decode_frame,
 )
-from custom_components.resol_vbus.vbus.receiver import MAX_BUFFER, StreamReceiver
+from aiovbus.receiver import MAX_BUFFER, StreamReceiver
 
 from . import oracle
 from .conftest import fuzz

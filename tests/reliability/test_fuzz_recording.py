@@ -11,7 +11,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus.recording import (
+from aiovbus.recording import (
     Comment,
     HeaderSetStart,
     RawData,

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus.errors import SpecificationError
-from custom_components.resol_vbus.vbus.specification import (
+from aiovbus.errors import SpecificationError
+from aiovbus.specification import (
     FieldSpec,
     FieldType,
     Part,
@@ -25,7 +25,7 @@ from custom_components.resol_vbus.vbus.specification import (
     Unit,
     UnitFamily,
 )
-from custom_components.resol_vbus.vbus.vsf import parse_vsf
+from aiovbus.vsf import parse_vsf
 from tests.vbus_lib.conftest import reference_file
 from tests.vbus_lib.test_vsf import HEADER, SPEC_BLOCK, TEXTS, UNITS, build_vsf, make_vsf, seal
 

@@ -74,14 +74,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from custom_components.resol_vbus.vbus.parameters import (
+from aiovbus.parameters import (
     BusNotOfferedError,
     MemoryIndexCache,
     ParameterEngine,
     ValueResult,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
-from custom_components.resol_vbus.vbus.session import SessionState
+from aiovbus.protocol import Datagram, Frame, Packet
+from aiovbus.session import SessionState
 
 from .conftest import fuzz
 from .parameter_model import (
@@ -383,7 +383,7 @@ def test_the_engine_against_the_model() -> None:
     STATS.clear()
     # Every write is logged at info level, every changeset change as a warning: tens of
     # thousands of records, all printed with a failure. Errors are still logged.
-    logger = logging.getLogger("custom_components.resol_vbus.vbus.parameters")
+    logger = logging.getLogger("aiovbus.parameters")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:

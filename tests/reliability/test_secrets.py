@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.resol_vbus.vbus.cli import main
-from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
-from custom_components.resol_vbus.vbus.errors import (
+from aiovbus.cli import main
+from aiovbus.emulator import Emulator, Personality, StaticSource
+from aiovbus.errors import (
     AuthenticationError,
     VBusError,
     ViaTagRejectedError,
 )
-from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.session import (
+from aiovbus.protocol import Packet
+from aiovbus.session import (
     Backoff,
     ConnectionConfig,
     SessionState,

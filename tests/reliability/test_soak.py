@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import MX_CHANGESET
+from aiovbus.emulator import MX_CHANGESET
 from tests.vbus_lib.conftest import RECORDINGS, reference_file
 
 from .soak import GROWTH_LIMIT, HOUR, VALUE_ID, WRITE_EVERY, Soak

@@ -8,8 +8,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
-from custom_components.resol_vbus.vbus.aio import reset_connection
-from custom_components.resol_vbus.vbus.discovery import QUERY
+from aiovbus.aio import reset_connection
+from aiovbus.discovery import QUERY
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Self
 
-from custom_components.resol_vbus.vbus.aio import reset_connection
+from aiovbus.aio import reset_connection
 
 #: Binary junk without CR, LF or SYNC (0xAA): no line break, no frame.
 GARBAGE: Final = bytes(b for b in range(256) if b not in (0x0A, 0x0D, 0xAA)) * 64

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.resol_vbus.vbus.blocktype import (
+from aiovbus.blocktype import (
     BLOCK_COMMAND,
     BLOCK_DESTINATION,
     BlockSection,
@@ -12,7 +12,7 @@ from custom_components.resol_vbus.vbus.blocktype import (
     decode_block_packet,
     is_block_packet,
 )
-from custom_components.resol_vbus.vbus.protocol import Packet, decode_frame
+from aiovbus.protocol import Packet, decode_frame
 
 # §9 test vector: recording 20140214, first header set, src 7E11, 10 frames, channel 1.
 LIVE = bytes.fromhex(

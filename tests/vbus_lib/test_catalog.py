@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from custom_components.resol_vbus.vbus import catalog
-from custom_components.resol_vbus.vbus.catalog import (
+from aiovbus import catalog
+from aiovbus.catalog import (
     CLOCK_EPOCH,
     LANGUAGES,
     CatalogCondition,
@@ -30,8 +30,8 @@ from custom_components.resol_vbus.vbus.catalog import (
     option_names,
     value_names,
 )
-from custom_components.resol_vbus.vbus.errors import VBusError
-from custom_components.resol_vbus.vbus.valueid import value_id_hash
+from aiovbus.errors import VBusError
+from aiovbus.valueid import value_id_hash
 
 from .conftest import reference_file
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.resol_vbus.vbus.cli import iter_packets, main
-from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.recording import (
+import aiovbus
+from aiovbus.cli import iter_packets, main
+from aiovbus.protocol import Packet
+from aiovbus.recording import (
     HeaderSetStart,
     RecordedFrame,
     write_recording,
@@ -23,7 +24,8 @@ from .conftest import RECORDINGS, reference_file
 from .test_blocktype import PAYLOAD as BLOCK_PAYLOAD
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "custom_components" / "resol_vbus" / "vbus"
+# The installed library (the wheel in the library lane, the checkout's folder elsewhere).
+PACKAGE = Path(aiovbus.__file__).parent
 
 
 def decode_lines(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
@@ -221,12 +223,17 @@ def test_decode_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 @pytest.mark.parametrize(
-    ("module", "pythonpath"),
-    [("custom_components.resol_vbus.vbus", "."), ("vbus", "custom_components/resol_vbus")],
+    ("command", "pythonpath"),
+    [
+        ([str(Path(sys.executable).with_name("vbus"))], ""),  # the console script
+        ([sys.executable, "-m", "aiovbus"], ""),
+        ([sys.executable, "-m", "vbus"], "custom_components/resol_vbus"),  # from a checkout
+    ],
+    ids=["vbus", "python -m aiovbus", "python -m vbus"],
 )
-def test_help_runs_both_ways(module: str, pythonpath: str) -> None:
+def test_help_runs_every_way(command: list[str], pythonpath: str) -> None:
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", module, "--help"],
+        [*command, "--help"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": pythonpath},
         capture_output=True,
@@ -239,7 +246,7 @@ def test_help_runs_both_ways(module: str, pythonpath: str) -> None:
 
 def test_library_never_imports_home_assistant_and_imports_relatively() -> None:
     sources = sorted(PACKAGE.rglob("*.py"))
-    assert len(sources) >= 10
+    assert len(sources) >= 20
     for source in sources:
         tree = ast.parse(source.read_text(), filename=str(source))
         for node in ast.walk(tree):

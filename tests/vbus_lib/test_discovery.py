@@ -11,8 +11,8 @@ import socket
 
 import pytest
 
-from custom_components.resol_vbus.vbus.cli import main
-from custom_components.resol_vbus.vbus.discovery import (
+from aiovbus.cli import main
+from aiovbus.discovery import (
     INFORMATION_PATH,
     QUERY,
     REPLY,
@@ -26,7 +26,7 @@ from custom_components.resol_vbus.vbus.discovery import (
     fetch_device_information,
     find_addresses,
 )
-from custom_components.resol_vbus.vbus.emulator import Emulator, Personality
+from aiovbus.emulator import Emulator, Personality
 
 from .fakes import LOOPBACK, free_port, http_server, repliers
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus import discovery
-from custom_components.resol_vbus.vbus.discovery import (
+from aiovbus import discovery
+from aiovbus.discovery import (
     _KEY_VALUE,
     MAX_CONCURRENT_LOOKUPS,
     MAX_RESPONDERS,
@@ -31,7 +31,7 @@ from custom_components.resol_vbus.vbus.discovery import (
     fetch_device_information,
     find_addresses,
 )
-from custom_components.resol_vbus.vbus.errors import VBusConnectionError
+from aiovbus.errors import VBusConnectionError
 
 from .fakes import LOOPBACK, free_port, http_server, repliers
 

@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from custom_components.resol_vbus.vbus import session as session_module
-from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
-from custom_components.resol_vbus.vbus.errors import (
+from aiovbus import session as session_module
+from aiovbus.emulator import Emulator, Personality, StaticSource
+from aiovbus.errors import (
     UnexpectedReplyError,
     VBusConnectionError,
     VBusTimeoutError,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram, Frame, Packet
-from custom_components.resol_vbus.vbus.receiver import MAX_BUFFER
-from custom_components.resol_vbus.vbus.session import (
+from aiovbus.protocol import Datagram, Frame, Packet
+from aiovbus.receiver import MAX_BUFFER
+from aiovbus.session import (
     Backoff,
     ConnectionConfig,
     SessionState,

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from custom_components.resol_vbus.vbus.cli import main
-from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, RecordingSource
-from custom_components.resol_vbus.vbus.protocol import Datagram, Packet
+from aiovbus.cli import main
+from aiovbus.emulator import Emulator, Personality, RecordingSource
+from aiovbus.protocol import Datagram, Packet
 
 from .conftest import RECORDINGS, reference_file
 from .fakes import ScriptedDevice

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from custom_components.resol_vbus.vbus.cli import main
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.cli import main
+from aiovbus.emulator import (
     ControllerSimulator,
     Emulator,
     Personality,
     StaticSource,
 )
-from custom_components.resol_vbus.vbus.parameters import (
+from aiovbus.parameters import (
     INBOX_LIMIT,
     MAX_OFFERERS,
     BusNotOfferedError,
@@ -30,7 +30,7 @@ from custom_components.resol_vbus.vbus.parameters import (
     ValueRejectedError,
     ValueResult,
 )
-from custom_components.resol_vbus.vbus.protocol import (
+from aiovbus.protocol import (
     BROADCAST,
     CMD_ANSWER,
     CMD_GET,
@@ -40,7 +40,7 @@ from custom_components.resol_vbus.vbus.protocol import (
     Frame,
     Packet,
 )
-from custom_components.resol_vbus.vbus.session import ConnectionConfig, SessionState, VBusSession
+from aiovbus.session import ConnectionConfig, SessionState, VBusSession
 
 from .emulator.common import SECTION_7
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from custom_components.resol_vbus.vbus.protocol import (
+from aiovbus.protocol import (
     Datagram,
     Packet,
     Telegram,

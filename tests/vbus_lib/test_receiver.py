@@ -5,13 +5,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from custom_components.resol_vbus.vbus.protocol import (
+from aiovbus.protocol import (
     Datagram,
     Packet,
     Telegram,
     decode_frame,
 )
-from custom_components.resol_vbus.vbus.receiver import MAX_BUFFER, StreamReceiver
+from aiovbus.receiver import MAX_BUFFER, StreamReceiver
 
 PACKET = Packet(0x0010, 0x7E11, 0x0100, bytes(range(0x70, 0x90)))
 DATAGRAM = Datagram(0x0000, 0x7E11, 0x0500)
@@ -164,7 +164,7 @@ def test_repeated_frames_are_returned_as_the_same_object() -> None:
 
 
 def test_remembered_frames_are_bounded(monkeypatch) -> None:
-    monkeypatch.setattr("custom_components.resol_vbus.vbus.receiver.MAX_REMEMBERED", 4)
+    monkeypatch.setattr("aiovbus.receiver.MAX_REMEMBERED", 4)
     receiver = StreamReceiver()
     packets = [Packet(0x0010, source, 0x0100) for source in range(0x100, 0x10A)]
     assert receiver.feed(b"".join(p.encode() for p in packets)) == packets

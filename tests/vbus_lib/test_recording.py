@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from custom_components.resol_vbus.vbus.protocol import Datagram, Packet, Telegram
-from custom_components.resol_vbus.vbus.recording import (
+from aiovbus.protocol import Datagram, Packet, Telegram
+from aiovbus.recording import (
     Comment,
     HeaderSetStart,
     RawData,

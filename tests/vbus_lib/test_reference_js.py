@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import Emulator
-from custom_components.resol_vbus.vbus.output import PacketJsonFormatter
-from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.specification import Specification
+from aiovbus.emulator import Emulator
+from aiovbus.output import PacketJsonFormatter
+from aiovbus.protocol import Packet
+from aiovbus.specification import Specification
 
 from .conftest import reference_file
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import Emulator, Personality
-from custom_components.resol_vbus.vbus.errors import (
+from aiovbus.emulator import Emulator, Personality
+from aiovbus.errors import (
     AuthenticationError,
     ChannelNotAvailableError,
     DataModeRejectedError,
@@ -23,8 +23,8 @@ from custom_components.resol_vbus.vbus.errors import (
     VBusTimeoutError,
     ViaTagRejectedError,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram, Packet
-from custom_components.resol_vbus.vbus.session import (
+from aiovbus.protocol import Datagram, Packet
+from aiovbus.session import (
     Backoff,
     Channel,
     ConnectionConfig,

@@ -8,8 +8,8 @@ from importlib import resources
 
 import pytest
 
-from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.specification import (
+from aiovbus.protocol import Packet
+from aiovbus.specification import (
     FieldSpec,
     FieldType,
     Part,
@@ -222,8 +222,8 @@ def test_golden_decode() -> None:
 
 
 def test_address_caches_are_bounded(monkeypatch) -> None:
-    monkeypatch.setattr("custom_components.resol_vbus.vbus.specification.CACHE_LIMIT", 3)
-    data = resources.files("custom_components.resol_vbus.vbus").joinpath("data", "spec.json.gz")
+    monkeypatch.setattr("aiovbus.specification.CACHE_LIMIT", 3)
+    data = resources.files("aiovbus").joinpath("data", "spec.json.gz")
     spec = Specification(load_compact_json(data.read_bytes()))
     for source in range(0x7E11, 0x7E19):
         spec.device_name(source)
@@ -241,8 +241,8 @@ def test_decoders_are_shared_per_template(monkeypatch) -> None:
     template with three compiled functions, however many addresses; the address cache stays
     within its limit.
     """
-    monkeypatch.setattr("custom_components.resol_vbus.vbus.specification.CACHE_LIMIT", 100)
-    data = resources.files("custom_components.resol_vbus.vbus").joinpath("data", "spec.json.gz")
+    monkeypatch.setattr("aiovbus.specification.CACHE_LIMIT", 100)
+    data = resources.files("aiovbus").joinpath("data", "spec.json.gz")
     spec = Specification(load_compact_json(data.read_bytes()))
     rng = random.Random(4)
     by_template: dict[int, set[int]] = {}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.resol_vbus.vbus.specification import (
+from aiovbus.specification import (
     FieldSpec,
     FieldType,
     Specification,
     Unit,
     UnitFamily,
 )
-from custom_components.resol_vbus.vbus.units import (
+from aiovbus.units import (
     STATE_MEASUREMENT,
     STATE_TOTAL_INCREASING,
     UNIT_MAPPINGS,

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from custom_components.resol_vbus.vbus import valueid
-from custom_components.resol_vbus.vbus.valueid import value_id_hash
+from aiovbus import valueid
+from aiovbus.valueid import value_id_hash
 
 from .conftest import reference_file
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from custom_components.resol_vbus.vbus import vsf
-from custom_components.resol_vbus.vbus.errors import SpecificationError, VBusError
-from custom_components.resol_vbus.vbus.specification import (
+from aiovbus import vsf
+from aiovbus.errors import SpecificationError, VBusError
+from aiovbus.specification import (
     FieldType,
     Specification,
     UnitFamily,
     dump_compact_json,
     load_compact_json,
 )
-from custom_components.resol_vbus.vbus.vsf import COMPACT_FORMAT, DATA_VERSION, crc16_x25, parse_vsf
+from aiovbus.vsf import COMPACT_FORMAT, DATA_VERSION, crc16_x25, parse_vsf
 
 from .conftest import reference_file
 

@@ -1,36 +1,39 @@
-"""Command line interface: ``python -m vbus`` / ``python -m custom_components.resol_vbus.vbus``."""
+"""Command line interface: the ``vbus`` command (``python -m aiovbus``).
+
+Start-up is kept short: only the chosen command's modules are imported, and its options are
+defined only when it runs (``vbus --help`` lists the commands without loading any of them).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import json
+import importlib
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import discovery, emulator
 from .errors import VBusError
-from .output import PacketJsonFormatter
-from .parameters import DEFAULT_ADDRESS, ParameterEngine, Timing
-from .protocol import CMD_OFFER, Datagram, Frame, Packet
-from .receiver import StreamReceiver
-from .recording import RecordedFrame, is_recording, read_recording
-from .session import DEFAULT_PASSWORD, DEFAULT_PORT, ConnectionConfig, VBusSession, connect
-from .specification import LANGUAGES, Specification
-from .valueid import value_id_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from typing import TextIO
+
+    from .protocol import Frame, Packet
+    from .session import ConnectionConfig, VBusSession
+    from .specification import Specification
 
 PROG = "vbus"
 
 
 def iter_packets(data: bytes, *, raw: bool = False) -> Iterator[Packet]:
     """Yield the protocol 1.0 packets of a recording or of a raw live byte capture."""
+    from .protocol import Packet  # noqa: PLC0415 - imported when the command runs
+    from .receiver import StreamReceiver  # noqa: PLC0415
+    from .recording import RecordedFrame, is_recording, read_recording  # noqa: PLC0415
+
     if not raw and is_recording(data):
         for item in read_recording(data):
             if isinstance(item, RecordedFrame) and isinstance(item.frame, Packet):
@@ -43,6 +46,8 @@ def iter_packets(data: bytes, *, raw: bool = False) -> Iterator[Packet]:
 
 def load_spec(path: str | None) -> Specification:
     """The bundled specification, or the VSF file at ``path``."""
+    from .specification import Specification  # noqa: PLC0415 - imported when the command runs
+
     return Specification.from_vsf(path) if path else Specification.bundled()
 
 
@@ -60,6 +65,8 @@ def write_packets(
     packets: Iterator[Packet], spec: Specification, args: argparse.Namespace, out: TextIO
 ) -> int:
     """Print ``packets`` in the format chosen by ``args``; return how many were printed."""
+    from .output import PacketJsonFormatter  # noqa: PLC0415 - imported when the command runs
+
     count = 0
     if args.json:
         formatter = PacketJsonFormatter(spec, args.lang, text=args.text)
@@ -106,6 +113,10 @@ class _Phase:
 
 async def _monitor(args: argparse.Namespace, spec: Specification) -> int:
     """Print packets until ``--count`` or ``--seconds``; ``--timeout`` bounds every wait."""
+    from .output import PacketJsonFormatter  # noqa: PLC0415 - imported when the command runs
+    from .protocol import Packet  # noqa: PLC0415
+    from .session import connect  # noqa: PLC0415
+
     phase = _Phase("monitor", args.timeout)
     try:
         async with asyncio.timeout(args.timeout):
@@ -152,6 +163,8 @@ VIA_TAG_ENV = "VBUS_VIA_TAG"
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
+    from .session import DEFAULT_PASSWORD, DEFAULT_PORT  # noqa: PLC0415 - when defined
+
     parser.add_argument("--host", required=True, help="DL2/DL3/KM2/VBus-LAN address or vbus.net")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument(
@@ -168,6 +181,8 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> ConnectionConfig:
+    from .session import DEFAULT_PASSWORD, ConnectionConfig  # noqa: PLC0415 - when it runs
+
     return ConnectionConfig(
         host=args.host,
         port=args.port,
@@ -181,6 +196,12 @@ def _config(args: argparse.Namespace) -> ConnectionConfig:
 
 async def _parameter(args: argparse.Namespace) -> int:
     """Read or write one value; ``--timeout`` bounds the whole command, every wait in it."""
+    import json  # noqa: PLC0415 - imported when the command runs
+
+    from .parameters import ParameterEngine, Timing  # noqa: PLC0415
+    from .session import VBusSession  # noqa: PLC0415
+    from .valueid import value_id_hash  # noqa: PLC0415
+
     session = VBusSession(_config(args))
     session.start()
     # The engine's own limits lie beyond --timeout, so that --timeout always ends the command
@@ -215,6 +236,8 @@ async def _parameter(args: argparse.Namespace) -> int:
 
 async def _first_offer(session: VBusSession) -> int:
     """The address of the first controller that offers the bus."""
+    from .protocol import CMD_OFFER, Datagram  # noqa: PLC0415 - imported when the command runs
+
     offered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def watch(frame: Frame) -> None:
@@ -235,9 +258,11 @@ def _cmd_parameter(args: argparse.Namespace) -> int:
 
 
 def _add_parameter_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str
 ) -> None:
-    parser = commands.add_parser(name, help=text)
+    from .parameters import DEFAULT_ADDRESS  # noqa: PLC0415 - imported when defined
+
+    parser = commands.add_parser(name, help=COMMANDS[name])
     _connection_options(parser)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--value-id", help="value name, e.g. Relais_Regler_R1_Handbetrieb")
@@ -274,6 +299,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    from .specification import LANGUAGES  # noqa: PLC0415 - imported when defined
+
     parser.add_argument("--json", action="store_true", help="one JSON object per packet")
     parser.add_argument("--text", action="store_true", help="with --json: add human text")
     parser.add_argument("--lang", choices=LANGUAGES, default="en", help="language of names")
@@ -282,37 +309,78 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with all sub-commands."""
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="RESOL VBus tools: decode recordings and live captures."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    decode = commands.add_parser(
-        "decode", help="decode a .vbus recording or a raw live byte capture"
-    )
+def _add_decode_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    decode = commands.add_parser("decode", help=COMMANDS["decode"])
     decode.add_argument("file", metavar="FILE")
     decode.add_argument("--raw", action="store_true", help="FILE is a raw live byte capture")
     _add_output_options(decode)
     decode.set_defaults(handler=_cmd_decode)
 
-    monitor = commands.add_parser("monitor", help="connect to a device and print live packets")
+
+def _add_monitor_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    monitor = commands.add_parser("monitor", help=COMMANDS["monitor"])
     _connection_options(monitor)
     monitor.add_argument("--count", type=int, help="exit after N packets")
     monitor.add_argument("--seconds", type=float, help="exit after S seconds")
     _timeout_option(monitor, "fail when connecting, or the wait for the next packet, takes longer")
     _add_output_options(monitor)
     monitor.set_defaults(handler=_cmd_monitor)
-    _add_parameter_command(commands, "get-value", "read a controller value")
-    _add_parameter_command(commands, "set-value", "write a controller value")
-    emulator.add_parser(commands)
-    discovery.add_parser(commands)
+
+
+type _Define = Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]  # noqa: SLF001
+
+
+def _from_module(name: str, module: str) -> _Define:
+    """Define command ``name`` with ``configure_parser`` of ``module`` (imported only then)."""
+
+    def add(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        parser = commands.add_parser(name, help=COMMANDS[name])
+        importlib.import_module(f".{module}", __package__).configure_parser(parser)
+
+    return add
+
+
+#: Every command and what ``vbus --help`` says about it.
+COMMANDS = {
+    "decode": "decode a .vbus recording or a raw live byte capture",
+    "monitor": "connect to a device and print live packets",
+    "get-value": "read a controller value",
+    "set-value": "write a controller value",
+    "emulate": "emulate a RESOL LAN device (DL2, DL3, KM2, VBus/LAN, VBus.net, raw)",
+    "discover": "find RESOL devices on the LAN (UDP + HTTP)",
+}
+_DEFINE: dict[str, _Define] = {
+    "decode": _add_decode_command,
+    "monitor": _add_monitor_command,
+    "get-value": lambda commands: _add_parameter_command(commands, "get-value"),
+    "set-value": lambda commands: _add_parameter_command(commands, "set-value"),
+    "emulate": _from_module("emulate", "emulator"),
+    "discover": _from_module("discover", "discovery"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; fully for ``command`` only (``None``: for every command).
+
+    Any other ``command`` (``""``) lists the commands without defining their options.
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="RESOL VBus tools: decode recordings and live captures."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        if command is None or name == command:
+            _DEFINE[name](commands)
+        else:
+            commands.add_parser(name, help=text)  # listed; its options are defined if it runs
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in arguments if not word.startswith("-")), "")
+    args = build_parser(command if command in COMMANDS else "").parse_args(arguments)
     try:
         code: int = args.handler(args)
     except BrokenPipeError:

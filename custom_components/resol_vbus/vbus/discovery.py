@@ -413,9 +413,8 @@ def _cmd_discover(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``discover`` command."""
-    parser = commands.add_parser("discover", help="find RESOL devices on the LAN (UDP + HTTP)")
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Define the options of the ``discover`` command."""
     parser.add_argument("--timeout", type=float, default=1.5, help="seconds to wait for replies")
     parser.add_argument("--json", action="store_true", help="one JSON object per device")
     parser.add_argument(

@@ -6,22 +6,22 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.emulator import (
     MX_CHANGESET,
     ChannelSource,
     ControllerSimulator,
     Emulator,
     StaticSource,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram
-from custom_components.resol_vbus.vbus.receiver import StreamReceiver
+from aiovbus.protocol import Datagram
+from aiovbus.receiver import StreamReceiver
 
 from .common import MX, OK_DATA, OK_PASS, SELF, TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from custom_components.resol_vbus.vbus.protocol import Frame
+    from aiovbus.protocol import Frame
 
 
 def static(*frames: Frame, controller: int | None = MX) -> dict[int, ChannelSource]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from custom_components.resol_vbus.vbus.protocol import Packet
+from aiovbus.protocol import Packet
 
 TIMEOUT = 5.0
 SELF = 0x0020

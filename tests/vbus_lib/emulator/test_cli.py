@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from custom_components.resol_vbus.vbus.cli import build_parser
-from custom_components.resol_vbus.vbus.discovery import fetch_device_information
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.cli import build_parser
+from aiovbus.discovery import fetch_device_information
+from aiovbus.emulator import (
     Faults,
     Personality,
     build_emulator,
     cli_serial,
     serve,
 )
-from custom_components.resol_vbus.vbus.protocol import Packet
+from aiovbus.protocol import Packet
 from tests.vbus_lib.conftest import RECORDINGS, reference_file
 
 from .client import Client
@@ -173,7 +173,7 @@ async def test_emulate_command_runs_until_signalled(signum: signal.Signals) -> N
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "custom_components.resol_vbus.vbus",
+        "aiovbus",
         "emulate",
         "--port",
         "0",

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.emulator import (
     ChannelSource,
     Emulator,
     Faults,
@@ -14,9 +14,9 @@ from custom_components.resol_vbus.vbus.emulator import (
     StaticSource,
     SyntheticSource,
 )
-from custom_components.resol_vbus.vbus.emulator import connection as emulator_module
-from custom_components.resol_vbus.vbus.protocol import Datagram, Packet
-from custom_components.resol_vbus.vbus.specification import Specification
+from aiovbus.emulator import connection as emulator_module
+from aiovbus.protocol import Datagram, Packet
+from aiovbus.specification import Specification
 
 from .client import Client, static, within
 from .common import MX, NEED_PASS, NO_CHANNEL, OK_DATA, OK_PASS, P1, P2, REJECTED, TIMEOUT, UNKNOWN

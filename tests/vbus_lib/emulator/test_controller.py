@@ -7,14 +7,14 @@ import zlib
 
 import pytest
 
-from custom_components.resol_vbus.vbus.catalog import catalog_for
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.catalog import catalog_for
+from aiovbus.emulator import (
     MX_CHANGESET,
     ControllerSimulator,
     Emulator,
     Faults,
 )
-from custom_components.resol_vbus.vbus.protocol import Datagram, Packet
+from aiovbus.protocol import Datagram, Packet
 
 from .client import Client, answer, is_answer, is_offer, request, static, take_bus, within
 from .common import MX, P1, R1_HASH, R1_INDEX, SECTION_7, SELF

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import Emulator, Faults
-from custom_components.resol_vbus.vbus.protocol import Datagram
+from aiovbus.emulator import Emulator, Faults
+from aiovbus.protocol import Datagram
 
 from .client import Client, static, within
 from .common import MX, OK_DATA, OK_PASS, P1, P2

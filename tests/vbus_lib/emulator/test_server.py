@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import Emulator, Faults, Personality, StaticSource
+from aiovbus.emulator import Emulator, Faults, Personality, StaticSource
 
 from .client import Client, is_offer, request, static, within
 from .common import P1, SELF

@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.emulator import (
     Cycle,
     Emulator,
     LiveCaptureSource,
     RecordingSource,
 )
-from custom_components.resol_vbus.vbus.errors import RecordingError
-from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.recording import (
+from aiovbus.errors import RecordingError
+from aiovbus.protocol import Packet
+from aiovbus.recording import (
     HeaderSetStart,
     RawData,
     RecordedFrame,

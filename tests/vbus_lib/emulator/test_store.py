@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import MX_CHANGESET, ParameterStore, StoredValue
-from custom_components.resol_vbus.vbus.errors import EmulatorError
+from aiovbus.emulator import MX_CHANGESET, ParameterStore, StoredValue
+from aiovbus.errors import EmulatorError
 from tests.vbus_lib.conftest import reference_file
 
 from .common import MX, VALUE_LIST

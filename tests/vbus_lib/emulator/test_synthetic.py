@@ -7,23 +7,23 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from custom_components.resol_vbus.vbus.emulator import (
+from aiovbus.emulator import (
     NO_SENSOR,
     Emulator,
     SyntheticSource,
     resolve_controller,
 )
-from custom_components.resol_vbus.vbus.emulator.synthetic import _Simulation
-from custom_components.resol_vbus.vbus.errors import EmulatorError
-from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.receiver import StreamReceiver
-from custom_components.resol_vbus.vbus.specification import Specification
+from aiovbus.emulator.synthetic import _Simulation
+from aiovbus.errors import EmulatorError
+from aiovbus.protocol import Packet
+from aiovbus.receiver import StreamReceiver
+from aiovbus.specification import Specification
 
 from .client import Client
 from .common import MX
 
 if TYPE_CHECKING:
-    from custom_components.resol_vbus.vbus.protocol import Frame
+    from aiovbus.protocol import Frame
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

@@ -55,7 +55,7 @@ names are internal to the package):
 * :mod:`.cli` — the ``emulate`` command.
 """
 
-from .cli import CLI_HTTP_PORT, add_parser, build_emulator, cli_serial, serve
+from .cli import CLI_HTTP_PORT, build_emulator, cli_serial, configure_parser, serve
 from .connection import Personality
 from .controller import ControllerSimulator
 from .faults import Faults
@@ -88,9 +88,9 @@ __all__ = [
     "StaticSource",
     "StoredValue",
     "SyntheticSource",
-    "add_parser",
     "build_emulator",
     "cli_serial",
+    "configure_parser",
     "resolve_controller",
     "serve",
 ]

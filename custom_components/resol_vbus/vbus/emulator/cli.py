@@ -165,11 +165,8 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         return 0
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``emulate`` command."""
-    parser = commands.add_parser(
-        "emulate", help="emulate a RESOL LAN device (DL2, DL3, KM2, VBus/LAN, VBus.net, raw)"
-    )
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Define the options of the ``emulate`` command."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=7053, help="TCP port (0: any free port)")
     parser.add_argument("--password", default=DEFAULT_PASSWORD)

@@ -111,7 +111,8 @@ def controller_device_info(coordinator: VBusCoordinator, key: PacketKey) -> Devi
     translation_key = None if labelled else name.key
     placeholders = None if labelled else name.placeholders
     model = names.model(spec_names) if spec_names else None
-    if _VIA_DEVICE_ID:
+    # The hub is registered before the platforms are set up (async_setup_entry): its id is known.
+    if _VIA_DEVICE_ID and coordinator.hub_device_id is not None:
         return DeviceInfo(  # type: ignore[typeddict-unknown-key, unused-ignore]
             identifiers={device_identifier(coordinator, key)},
             manufacturer=MANUFACTURER,
@@ -122,7 +123,7 @@ def controller_device_info(coordinator: VBusCoordinator, key: PacketKey) -> Devi
             model_id=f"0x{key.source:04X}",
             via_device_id=coordinator.hub_device_id,
         )
-    return DeviceInfo(
+    return DeviceInfo(  # type: ignore[typeddict-unknown-key, unused-ignore]
         identifiers={device_identifier(coordinator, key)},
         manufacturer=MANUFACTURER,
         name=labelled,

@@ -184,7 +184,8 @@ def _device(hass: HomeAssistant, device_id: object) -> DeviceEntry:
     if isinstance(device_id, list) and len(device_id) == 1:
         device_id = device_id[0]
     device = dr.async_get(hass).async_get(device_id) if isinstance(device_id, str) else None
-    if device is None:
+    # Since Home Assistant 2026.10 this may be a child device, which this integration never makes.
+    if not isinstance(device, dr.DeviceEntry):
         raise _invalid(key="device_not_found", device=_shown(device_id))
     return device
 

@@ -1,9 +1,11 @@
-"""VBus over TCP: the client handshake, a live connection, a self-healing session and a probe.
+"""VBus over TCP or a serial port: handshake, live connection, self-healing session, probe.
 
 ``connect()`` performs the text handshake of DL2, DL3, KM2, VBus/LAN and VBus.net
 (``+HELLO`` → ``CONNECT <via tag>`` only for VBus.net → ``PASS`` → optional ``CHANNELLIST`` /
 ``CHANNEL`` → ``DATA``) and returns a :class:`VBusConnection` streaming frames. Every ``-`` reply
-becomes a typed :class:`~.errors.HandshakeError` naming the step.
+becomes a typed :class:`~.errors.HandshakeError` naming the step. A serial port (a VBus/USB
+adapter, a controller's USB port, a UART with an optocoupler: 9600 baud, 8N1) carries the raw
+bus without any handshake; it is opened with ``serialx``, the library Home Assistant ships.
 
 :class:`VBusSession` keeps a connection alive for as long as it runs: reconnects with capped
 exponential backoff and jitter, treats a silent link as dead (watchdog), delivers frames to
@@ -58,6 +60,7 @@ DEFAULT_PASSWORD: Final = "vbus"  # noqa: S105 - the devices' documented factory
 MAX_LINE: Final = 4096
 MAX_REPLY: Final = 65536  # bytes of ``*`` lines one command may get (a DL3 sends about 100)
 READ_SIZE: Final = 65536
+SERIAL_BAUDRATE: Final = 9600  # every VBus: 9600 baud, 8 data bits, no parity, 1 stop bit
 _CHANNEL_LINE: Final = re.compile(r"^\*(\d{1,9}):(.*)$")
 # A line ends at CR or LF; a run of them (empty lines, skipped anyway) is consumed in one step.
 _LINE_BREAK: Final = re.compile(rb"[\r\n]+")
@@ -94,9 +97,14 @@ CONFIGURATION_ERRORS: Final = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionConfig:
-    """Where and how to connect. ``repr()`` hides the password and the via tag."""
+    """Where and how to connect. ``repr()`` hides the password and the via tag.
 
-    host: str
+    Either ``host`` (VBus over TCP) or ``serial_port`` (a device path such as
+    ``/dev/serial/by-id/usb-…``, raw bytes at 9600 baud 8N1, no handshake) is given.
+    """
+
+    host: str = ""
+    serial_port: str | None = None
     port: int = DEFAULT_PORT
     password: str = field(default=DEFAULT_PASSWORD, repr=False)
     via_tag: str | None = field(default=None, repr=False)
@@ -105,6 +113,17 @@ class ConnectionConfig:
     raw: bool = False
     connect_timeout: float = 10.0
     reply_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        """Reject a configuration that names no device, or a host and a serial port at once."""
+        if bool(self.host) == bool(self.serial_port):
+            msg = "Give either a host or a serial port"
+            raise ValueError(msg)
+
+    @property
+    def target(self) -> str:
+        """Where this connects to, for logs and messages: ``host:port`` or the serial port."""
+        return self.serial_port or f"{self.host}:{self.port}"
 
     def redact(self, text: str) -> str:
         """``text`` with the password and via tag replaced by ``***``.
@@ -210,10 +229,16 @@ class VBusConnection:
         channels: tuple[Channel, ...] = (),
         initial: bytes = b"",
         clock: Callable[[], float] = time.monotonic,
+        io_errors: tuple[type[Exception], ...] = (OSError,),
     ) -> None:
-        """Wrap streams that are already in data mode; ``initial`` are bytes read with DATA."""
+        """Wrap streams that are already in data mode; ``initial`` are bytes read with DATA.
+
+        ``io_errors`` are the exceptions the streams raise when the link fails (a serial
+        library adds its own to :class:`OSError`).
+        """
         self._reader = reader
         self._writer = writer
+        self._io_errors = io_errors
         self._clock = clock
         self._pending = initial
         self.channels = channels
@@ -235,7 +260,7 @@ class VBusConnection:
         else:
             try:
                 data = await self._reader.read(READ_SIZE)
-            except OSError as err:
+            except self._io_errors as err:
                 msg = f"The connection broke: {_reason(err)}"
                 raise VBusConnectionError(msg) from err
             if not data:
@@ -256,7 +281,7 @@ class VBusConnection:
         try:
             self._writer.write(frame.encode())
             await self._writer.drain()
-        except OSError as err:
+        except self._io_errors as err:
             msg = f"The connection broke while sending: {_reason(err)}"
             raise VBusConnectionError(msg) from err
 
@@ -280,6 +305,33 @@ def _ssl_context(config: ConnectionConfig) -> ssl.SSLContext | None:
     if isinstance(config.tls, ssl.SSLContext):
         return config.tls
     return ssl.create_default_context() if config.tls else None
+
+
+async def _open_serial(
+    config: ConnectionConfig, clock: Callable[[], float] = time.monotonic
+) -> VBusConnection:
+    """Open ``config.serial_port`` at 9600 baud 8N1, exclusively (one program holds a port)."""
+    import serialx  # noqa: PLC0415 - only serial connections need it; keeps start-up short
+
+    port = config.serial_port
+    try:
+        async with asyncio.timeout(config.connect_timeout):
+            reader, writer = await serialx.open_serial_connection(
+                port, baudrate=SERIAL_BAUDRATE, exclusive=True
+            )
+    except TimeoutError as err:
+        msg = f"Timed out opening the serial port {port}"
+        raise VBusTimeoutError(msg) from err
+    except (OSError, serialx.SerialException, ValueError) as err:
+        msg = f"Cannot open the serial port {port}: {_reason(err)}"
+        raise VBusConnectionError(msg) from err
+    return VBusConnection(
+        reader,
+        writer,
+        channel=config.channel or 0,
+        clock=clock,
+        io_errors=(OSError, serialx.SerialException),
+    )
 
 
 async def _open(config: ConnectionConfig) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -427,7 +479,12 @@ async def connect(
     list_channels: bool = False,
     clock: Callable[[], float] = time.monotonic,
 ) -> VBusConnection:
-    """Connect, authenticate, select the channel and switch to data mode."""
+    """Connect, authenticate, select the channel and switch to data mode.
+
+    A serial port has no handshake: it is opened and streams at once.
+    """
+    if config.serial_port:
+        return await _open_serial(config, clock)
     if config.raw:
         reader, writer = await _open(config)
         return VBusConnection(reader, writer, channel=config.channel or 0, clock=clock)
@@ -665,7 +722,7 @@ class VBusSession:
         """
         if self._task is None or self._task.done():
             self._set_state(SessionState.CONNECTING)
-            name = f"vbus session {self.config.host}:{self.config.port}"
+            name = f"vbus session {self.config.target}"
             coroutine = self._run()
             self._task = (
                 spawn(coroutine, name) if spawn else asyncio.create_task(coroutine, name=name)
@@ -747,9 +804,8 @@ class VBusSession:
     def _unexpected(self, err: Exception) -> VBusConnectionError:
         """Log an error that no code path expects (a bug) once, with its traceback."""
         _LOGGER.error(
-            "Unexpected error on the connection to %s:%d; reconnecting",
-            self.config.host,
-            self.config.port,
+            "Unexpected error on the connection to %s; reconnecting",
+            self.config.target,
             exc_info=err,
         )
         msg = f"Unexpected error: {self.config.redact(_reason(err))}"

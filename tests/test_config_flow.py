@@ -278,7 +278,7 @@ async def test_user_step_sends_nothing_until_asked_to_search(
 
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == ["search", "local", "vbusnet"]
+    assert result["menu_options"] == ["search", "local", "serial", "vbusnet"]
     search.assert_not_awaited()
 
 
@@ -287,7 +287,7 @@ async def test_search_that_finds_nothing_offers_to_search_again(hass: HomeAssist
 
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "search"
-    assert result["menu_options"] == ["search", "local", "vbusnet"]
+    assert result["menu_options"] == ["search", "local", "serial", "vbusnet"]
     result = await choose(hass, result, "search")
     assert result["step_id"] == "search"
     result = await choose(hass, result, "local")
@@ -521,7 +521,9 @@ async def test_unexpected_error_is_logged_and_reported(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "unknown"}
     (record,) = [r for r in caplog.records if r.name == config_flow.__name__]
-    assert record.getMessage() == "Unexpected error while testing the connection to 127.0.0.1"
+    assert record.getMessage() == (
+        f"Unexpected error while testing the connection to 127.0.0.1:{emulator.port}"
+    )
     assert record.exc_info is not None
     assert str(record.exc_info[1]) == "a bug"
 

@@ -140,8 +140,9 @@ def test_every_field_of_a_step_has_a_description() -> None:
 def _flow_reasons() -> tuple[set[str], set[str]]:
     """The abort reasons and form errors written as literals in config_flow.py.
 
-    Form errors are what ``_error_reason`` returns and ``_ProbeError(reason=...)`` raises;
-    every other ``reason=`` is an abort.
+    Form errors are what ``_error_reason`` and ``_serial_error_reason`` return, what
+    ``_ProbeError(reason=...)`` raises and what is assigned to ``errors[...]``; every other
+    ``reason=`` is an abort.
     """
     tree = ast.parse((INTEGRATION / "config_flow.py").read_text(encoding="utf-8"))
     reasons: dict[bool, set[str]] = {True: set(), False: set()}
@@ -154,15 +155,30 @@ def _flow_reasons() -> tuple[set[str], set[str]]:
                 if keyword.arg == "reason" and isinstance(keyword.value, ast.Constant)
             }
     aborts = reasons[False]
-    (error_reason,) = (
+    functions = [
         node
         for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef) and node.name == "_error_reason"
-    )
+        if isinstance(node, ast.FunctionDef)
+        and node.name in {"_error_reason", "_serial_error_reason"}
+    ]
+    assert len(functions) == 2
     errors = reasons[True] | {
         node.value.value
-        for node in ast.walk(error_reason)
+        for function in functions
+        for node in ast.walk(function)
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Constant)
+    }
+    errors |= {
+        node.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and any(
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "errors"
+            for target in node.targets
+        )
     }
     return aborts, errors
 
@@ -178,6 +194,11 @@ def test_every_abort_and_error_of_the_flow_is_translated() -> None:
         "invalid_channel",
         "no_data",
         "unknown",
+        "invalid_serial_port",
+        "no_serial_data",
+        "serial_permission",
+        "serial_not_found",
+        "serial_cannot_open",
     }
     assert "already_configured" in aborts
     for language in LANGUAGES:
@@ -198,7 +219,7 @@ def test_step_ids_of_the_flow_are_translated() -> None:
     source = (INTEGRATION / "config_flow.py").read_text(encoding="utf-8")
     steps = set(re.findall(r"async def async_step_(\w+)\(", source))
     # Steps that only pass on to others show nothing of their own.
-    shown = steps - {"reauth", "dhcp"}
+    shown = steps - {"reauth", "dhcp", "usb"}
     config_steps = set(load("en")["config"]["step"])
 
     assert shown - {"init"} <= config_steps

@@ -4,13 +4,20 @@ A local device (DL2, DL3, KM2, VBus/LAN …) or a device behind VBus.net is adde
 the connection (host or via tag, password), the VBus channel (only when the device lists channels,
 as a DL3 or VBus.net does) and a test that the channel really carries VBus data. Devices are
 offered from the library's UDP discovery and found by DHCP (RESOL's MAC prefix).
+
+A serial port (a VBus/USB adapter, a controller's USB port, a USB-UART with an optocoupler) is
+chosen from the ports the system lists, stable ``/dev/serial/by-id/…`` paths first, or typed in;
+it is tested by waiting a few seconds for VBus data. Its unique ID is the USB device's identity
+(vendor, product, serial number) where it has one, else its path.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import ipaddress
 import logging
+import os
 import re
 from typing import TYPE_CHECKING, Any, Final, override
 from urllib.parse import urlsplit
@@ -44,6 +51,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from serialx import SerialPortInfo, list_serial_ports
 
 from .const import (
     CONF_ALLOW_ANY_VALUE,
@@ -58,6 +66,7 @@ from .const import (
     CONF_VIA_TAG,
     CONF_WRITE_LIMIT,
     CONNECTION_LOCAL,
+    CONNECTION_SERIAL,
     CONNECTION_VBUSNET,
     DEFAULT_MIN_INTERVAL,
     DEFAULT_REFRESH_INTERVAL,
@@ -66,6 +75,7 @@ from .const import (
     VBUSNET_HOST,
 )
 from .coordinator import VBusConfigEntry, connection_config
+from .entity import hub_name
 from .vbus.discovery import (
     DISCOVERY_PORT,
     HTTP_PORTS,
@@ -98,6 +108,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
+    from homeassistant.helpers.service_info.usb import UsbServiceInfo
 
     from .vbus.discovery import DeviceInformation, DiscoveredDevice
 
@@ -115,6 +126,11 @@ DISCOVERY_BROADCAST: Final = "255.255.255.255"
 # library's keeps the search under a minute even when hosts answer the query and then hang
 # (1.5 s + 8 rounds of 8 look-ups × 2 ports × 3 s = 49.5 s at most, see discover()).
 SEARCH_HTTP_TIMEOUT: Final = 3.0
+# A serial port carries the bus itself: a controller sends at least once a second, so a few
+# seconds without a valid frame mean no VBus on this port (or the wrong port).
+SERIAL_DATA_TIMEOUT: Final = 5.0
+# Where udev keeps the stable names of USB serial ports; such paths survive re-plugging.
+SERIAL_BY_ID: Final = "/dev/serial/by-id/"
 # VBus.net listens on 7053 for plain text and on 57053 for TLS.
 VBUSNET_PORT: Final = DEFAULT_PORT
 VBUSNET_TLS_PORT: Final = DEFAULT_TLS_PORT
@@ -174,8 +190,8 @@ OPTIONS_SCHEMA: Final = vol.Schema(
 )
 
 
-#: The ways to add a device: search the network, enter an address, VBus.net.
-_MENU: Final = ["search", "local", CONNECTION_VBUSNET]
+#: The ways to add a device: search the network, enter an address, a serial port, VBus.net.
+_MENU: Final = ["search", "local", CONNECTION_SERIAL, CONNECTION_VBUSNET]
 
 
 def vbusnet_device_id(via_tag: str) -> str:
@@ -224,6 +240,22 @@ def _error_reason(err: Exception) -> str:
     return "unknown"
 
 
+def _serial_error_reason(err: Exception) -> str:
+    """The form error for a serial port that could not be used: what the user can do about it."""
+    if isinstance(err, NoDataError):
+        return "no_serial_data"
+    if not isinstance(err, VBusConnectionError):
+        return "unknown"
+    cause = err.__cause__
+    if isinstance(cause, PermissionError):
+        return "serial_permission"
+    if isinstance(cause, FileNotFoundError) or (
+        isinstance(cause, OSError) and cause.errno in (errno.ENODEV, errno.ENXIO)
+    ):
+        return "serial_not_found"
+    return "serial_cannot_open"  # busy (another program holds it), not a serial port, …
+
+
 async def _async_probe(
     config: ConnectionConfig, *, wait_for_data: bool, spec: Specification | None = None
 ) -> ProbeResult:
@@ -232,15 +264,55 @@ async def _async_probe(
         return await probe(
             config,
             wait_for_data=wait_for_data,
-            data_timeout=PROBE_DATA_TIMEOUT,
+            data_timeout=SERIAL_DATA_TIMEOUT if config.serial_port else PROBE_DATA_TIMEOUT,
             collect_time=PROBE_COLLECT_TIME,
             spec=spec,
         )
     except Exception as err:
-        reason = _error_reason(err)
+        reason = _serial_error_reason(err) if config.serial_port else _error_reason(err)
         if reason == "unknown":
-            _LOGGER.exception("Unexpected error while testing the connection to %s", config.host)
+            _LOGGER.exception("Unexpected error while testing the connection to %s", config.target)
         raise _ProbeError(reason=reason) from err
+
+
+def _serial_ports() -> list[SerialPortInfo]:
+    """The system's serial ports, stable ``/dev/serial/by-id/`` paths first (blocking I/O)."""
+    ports = list_serial_ports()
+    return sorted(ports, key=lambda port: (not port.device.startswith(SERIAL_BY_ID), port.device))
+
+
+def _port_label(port: SerialPortInfo) -> str:
+    """How a port is listed: its path, then what its USB device says about itself."""
+    details = [port.manufacturer, port.product, port.serial_number]
+    described = ", ".join(dict.fromkeys(part for part in details if part))
+    return f"{port.device} ({described})" if described else port.device
+
+
+def _serial_port(path: str, ports: list[SerialPortInfo]) -> SerialPortInfo | None:
+    """The listed port that ``path`` names: its stable path, its device node or a link to it."""
+    resolved = os.path.realpath(path)
+    for port in ports:
+        if path in (port.device, port.resolved_device) or resolved == port.resolved_device:
+            return port
+    return None
+
+
+def _serial_data(path: str, port: SerialPortInfo | None) -> tuple[dict[str, Any], str]:
+    """The entry data of a serial port, and the identity of the port for the unique ID.
+
+    A USB port is known by its USB device (vendor, product, serial number), whatever path it
+    gets; it is stored by its stable path, even when its device node was typed in. Other ports
+    (a UART, a pseudo-terminal) are known by their path.
+    """
+    data: dict[str, Any] = {
+        CONF_CONNECTION: CONNECTION_SERIAL,
+        CONF_DEVICE: port.device if port else path,
+    }
+    if port is not None and port.product:
+        data[CONF_PRODUCT] = port.product
+    if port is not None and port.vid is not None and port.pid is not None and port.serial_number:
+        return data, f"usb-{port.vid:04X}:{port.pid:04X}-{port.serial_number}"
+    return data, f"{CONNECTION_SERIAL}-{data[CONF_DEVICE]}"
 
 
 #: A host name (or an IPv4 address): labels of letters, digits, hyphens and underscores.
@@ -329,6 +401,7 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         self._data: dict[str, Any] = {}  # connection data entered so far
         self._info: DeviceInformation | None = None
         self._device_id = ""  # the unique ID without the channel
+        self._usb_title = ""  # what a VBus adapter found on USB will be called
         self._channels: list[Channel] = []
 
     @staticmethod
@@ -403,6 +476,40 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="local",
             data_schema=self.add_suggested_values_to_schema(LOCAL_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Connect to a serial port: one the system lists, or a path typed in."""
+        errors: dict[str, str] = {}
+        ports = await self.hass.async_add_executor_job(_serial_ports)
+        if user_input is not None:
+            path = str(user_input[CONF_DEVICE]).strip()
+            if not path.startswith("/"):  # a device path, e.g. /dev/ttyUSB0
+                errors[CONF_DEVICE] = "invalid_serial_port"
+            else:
+                port = await self.hass.async_add_executor_job(_serial_port, path, ports)
+                self._data, self._device_id = _serial_data(path, port)
+                self._info = None
+                try:
+                    return await self._async_finish(0)
+                except _ProbeError as err:
+                    errors[err.field] = err.reason
+        elif self.source == SOURCE_RECONFIGURE:
+            user_input = {CONF_DEVICE: self._get_reconfigure_entry().data[CONF_DEVICE]}
+        options = [SelectOptionDict(value=port.device, label=_port_label(port)) for port in ports]
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_DEVICE): SelectSelector(
+                    SelectSelectorConfig(
+                        options=options, custom_value=True, mode=SelectSelectorMode.DROPDOWN
+                    )
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id=CONNECTION_SERIAL,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
 
@@ -504,6 +611,47 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         ) and entry.state in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_RETRY):
             self.hass.config_entries.async_schedule_reload(entry.entry_id)
 
+    async def async_step_usb(self, discovery_info: UsbServiceInfo) -> ConfigFlowResult:
+        """A USB device with the ids of RESOL's VBus/USB adapter (see the manifest).
+
+        The ids come from one user's report, not from RESOL: the device is offered only once its
+        port has carried VBus data; anything else is dropped without a word.
+        """
+        ports = await self.hass.async_add_executor_job(_serial_ports)
+        port = await self.hass.async_add_executor_job(_serial_port, discovery_info.device, ports)
+        self._data, self._device_id = _serial_data(discovery_info.device, port)
+        if port is None and discovery_info.serial_number:  # not listed (yet): the USB identity
+            vid, pid = int(discovery_info.vid, 16), int(discovery_info.pid, 16)
+            self._device_id = f"usb-{vid:04X}:{pid:04X}-{discovery_info.serial_number}"
+        await self.async_set_unique_id(f"{self._device_id}-0")
+        self._abort_if_unique_id_configured(updates={CONF_DEVICE: self._data[CONF_DEVICE]})
+        spec = await self.hass.async_add_executor_job(Specification.bundled)
+        try:
+            result = await _async_probe(
+                connection_config(self._data), wait_for_data=True, spec=spec
+            )
+        except _ProbeError:
+            return self.async_abort(reason="not_vbus_port")
+        self._data[CONF_CHANNEL] = 0
+        self._usb_title = self._title(result, self._data)
+        self.context["title_placeholders"] = {"name": self._usb_title}
+        return await self.async_step_usb_confirm()
+
+    async def async_step_usb_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask before adding a VBus adapter found on USB."""
+        if user_input is not None:
+            return await self._async_finish(0)
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="usb_confirm",
+            description_placeholders={
+                "name": self._usb_title,
+                "port": self._data[CONF_DEVICE],
+            },
+        )
+
     # -- reauthentication and reconfiguration --------------------------------------------------
 
     async def async_step_reauth(
@@ -532,7 +680,7 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=REAUTH_SCHEMA,
-            description_placeholders={"host": entry.data[CONF_HOST]},
+            description_placeholders={"host": entry.data.get(CONF_HOST, "")},
             errors=errors,
         )
 
@@ -542,6 +690,8 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change the connection (and the channel) of an entry."""
         errors: dict[str, str] = {}
         entry = self._get_reconfigure_entry()
+        if entry.data[CONF_CONNECTION] == CONNECTION_SERIAL:
+            return await self.async_step_serial()
         local = entry.data[CONF_CONNECTION] == CONNECTION_LOCAL
         if user_input is not None:
             try:
@@ -649,6 +799,8 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         if data[CONF_CONNECTION] == CONNECTION_VBUSNET:
             adapter = _VBUSNET_PRODUCT
+        elif data[CONF_CONNECTION] == CONNECTION_SERIAL:
+            adapter = hub_name(data)
         else:
             adapter = f"{data.get(CONF_PRODUCT) or _LOCAL_PRODUCT} {data[CONF_HOST]}"
         # A probe that waited for data saw at least the sender of the first packet.

@@ -10,9 +10,11 @@ LOGGER: Final = logging.getLogger(__package__)
 MANUFACTURER: Final = "RESOL"
 
 # Connection data (entry.data); host, port and password use Home Assistant's CONF_* names.
-CONF_CONNECTION: Final = "connection"  # CONNECTION_LOCAL or CONNECTION_VBUSNET
+CONF_CONNECTION: Final = "connection"  # CONNECTION_LOCAL, CONNECTION_VBUSNET or CONNECTION_SERIAL
 CONNECTION_LOCAL: Final = "local"
 CONNECTION_VBUSNET: Final = "vbusnet"
+#: A serial port (VBus/USB adapter, a controller's USB port, a UART): its path is CONF_DEVICE.
+CONNECTION_SERIAL: Final = "serial"
 CONF_VIA_TAG: Final = "via_tag"
 CONF_CHANNEL: Final = "channel"  # DL3 VBus channel, 0 = none selected
 CONF_TLS: Final = "tls"

@@ -44,7 +44,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from homeassistant.config_entries import SOURCE_IGNORE, ConfigEntry
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT, EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import (
+    CONF_DEVICE,
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    EVENT_HOMEASSISTANT_STOP,
+)
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
@@ -59,11 +65,13 @@ from homeassistant.util.ssl import client_context
 
 from .const import (
     CONF_CHANNEL,
+    CONF_CONNECTION,
     CONF_MIN_INTERVAL,
     CONF_REFRESH_INTERVAL,
     CONF_TLS,
     CONF_VIA_TAG,
     CONF_WRITE_LIMIT,
+    CONNECTION_SERIAL,
     DEFAULT_MIN_INTERVAL,
     DEFAULT_REFRESH_INTERVAL,
     DEFAULT_WRITE_LIMIT,
@@ -155,6 +163,8 @@ _IGNORED_WHAT: Final = {
 
 def connection_config(data: Mapping[str, Any]) -> ConnectionConfig:
     """The library's connection settings for entry data (or the data entered so far)."""
+    if data.get(CONF_CONNECTION) == CONNECTION_SERIAL:
+        return ConnectionConfig(serial_port=data[CONF_DEVICE])
     return ConnectionConfig(
         host=data[CONF_HOST],
         port=data[CONF_PORT],
@@ -254,7 +264,7 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"RESOL VBus {self.session.config.host}",
+            name=f"RESOL VBus {self.where}",
             update_interval=None,
         )
         self.spec = spec
@@ -352,6 +362,12 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(bound))
         await super().async_shutdown()
 
+    @property
+    def where(self) -> str:
+        """What log lines name the device by: its host, or its serial port."""
+        config = self.session.config
+        return config.serial_port or config.host
+
     async def _async_update_data(self) -> None:
         """Nothing to poll: data is pushed."""
 
@@ -359,7 +375,7 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
 
     @callback
     def _handle_state(self, state: SessionState, reason: BaseException | None) -> None:
-        host = self.session.config.host
+        host = self.where
         if state == SessionState.CONNECTED:
             if self._lost:
                 LOGGER.info("Connection to %s restored", host)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Final
 
-from homeassistant.const import CONF_HOST, EntityCategory
+from homeassistant.const import CONF_DEVICE, CONF_HOST, EntityCategory
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.event import async_call_later
@@ -19,6 +20,7 @@ from .const import (
     CONF_FIRMWARE,
     CONF_PRODUCT,
     CONF_SERIAL,
+    CONNECTION_SERIAL,
     CONNECTION_VBUSNET,
     DOMAIN,
     MANUFACTURER,
@@ -42,6 +44,8 @@ MAC_DIGITS = 12
 #: Products that serve a web interface on port 80: RESOL's data loggers and communication
 #: modules. A VBus/LAN adapter (or an unknown device) may have none, so it gets no link.
 WEB_PRODUCTS: Final = frozenset({"DL2", "DL2Plus", "DL3", "KM1", "KM2"})
+#: The adapter of a serial entry whose USB device names no product (a UART, a pseudo-terminal).
+SERIAL_PRODUCT: Final = "Serial port"
 #: Where a device behind VBus.net is managed.
 VBUSNET_URL: Final = "https://www.vbus.net/"
 #: Home Assistant 2026.10 added ``via_device_id`` (2027.8 removes ``via_device``).
@@ -70,6 +74,13 @@ def _mac_connections(serial: object) -> set[tuple[str, str]]:
     return {(CONNECTION_NETWORK_MAC, mac)}
 
 
+def hub_name(data: Mapping[str, Any]) -> str:
+    """The adapter's device name: "DL3 192.168.1.5", "VBus/USB ttyACM0" (the port's file name)."""
+    if data.get(CONF_CONNECTION) == CONNECTION_SERIAL:
+        return f"{data.get(CONF_PRODUCT) or SERIAL_PRODUCT} {PurePosixPath(data[CONF_DEVICE]).name}"
+    return f"{data.get(CONF_PRODUCT) or 'VBus'} {data[CONF_HOST]}"
+
+
 def hub_device_info(coordinator: VBusCoordinator) -> DeviceInfo:
     """The adapter or data logger the entry connects to (the only device with a MAC)."""
     data = coordinator.config_entry.data
@@ -79,7 +90,7 @@ def hub_device_info(coordinator: VBusCoordinator) -> DeviceInfo:
         connections=_mac_connections(serial),
         configuration_url=hub_configuration_url(data),
         manufacturer=MANUFACTURER,
-        name=f"{data.get(CONF_PRODUCT) or 'VBus'} {data[CONF_HOST]}",
+        name=hub_name(data),
         model=data.get(CONF_PRODUCT),
         serial_number=serial,
         sw_version=data.get(CONF_FIRMWARE),

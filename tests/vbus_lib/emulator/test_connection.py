@@ -14,7 +14,7 @@ from aiovbus.emulator import (
     StaticSource,
     SyntheticSource,
 )
-from aiovbus.emulator import connection as emulator_module
+from aiovbus.emulator.connection import Connection
 from aiovbus.protocol import Datagram, Packet
 from aiovbus.specification import Specification
 
@@ -211,7 +211,7 @@ async def test_slow_clients_lose_data_instead_of_growing_the_buffer(
         await client.start()
         assert await client.frame() == P1
         with monkeypatch.context() as patch:
-            patch.setattr(emulator_module, "_HIGH_WATER", -1)  # every client is "behind"
+            patch.setattr(Connection, "high_water", -1)  # every client is "behind"
             assert emulator.controller().offer_bus()  # lost for this client
         assert emulator.controller().offer_bus()
         assert await client.read() == Datagram(0, MX, 0x0500).encode()

@@ -21,6 +21,10 @@ Handshake (lines end CR LF; the client may end them with LF only):
   the channel (as on a shared bus, never echoed back) and its datagrams reach the controller;
 * ``Personality.RAW`` has no handshake at all (a serial-to-LAN gateway).
 
+Serial port (:meth:`Emulator.open_serial`): a pseudo-terminal behind a stable link streams one
+channel exactly as a raw client in data mode gets it, whatever the personality; frames written to
+it reach the controller. :meth:`Emulator.close_serial` unplugs it (a client's read fails).
+
 Channels: a DL3 has VBus channels 1…6 (``CHANNELLIST`` lists the configured channels ≥ 1 with
 their names) and channel 0, its own inputs (address ``0053``): when no source is given for channel
 0, a synthetic DL3 source is added. ``CHANNEL 0`` is accepted and ``DATA`` without ``CHANNEL``
@@ -51,6 +55,7 @@ names are internal to the package):
 * :mod:`.controller` — the controller simulator (bus master, answers to requests);
 * :mod:`.faults` — the fault knobs;
 * :mod:`.connection` — the personalities and the handshake of one client connection;
+* :mod:`.serial` — a pseudo-terminal standing in for a serial VBus adapter;
 * :mod:`.server` — the emulator: TCP server, channels and their timelines;
 * :mod:`.cli` — the ``emulate`` command.
 """
@@ -59,6 +64,7 @@ from .cli import CLI_HTTP_PORT, build_emulator, cli_serial, configure_parser, se
 from .connection import Personality
 from .controller import ControllerSimulator
 from .faults import Faults
+from .serial import SerialPort
 from .server import Emulator
 from .sources import (
     DL3_ADDRESS,
@@ -85,6 +91,7 @@ __all__ = [
     "ParameterStore",
     "Personality",
     "RecordingSource",
+    "SerialPort",
     "StaticSource",
     "StoredValue",
     "SyntheticSource",

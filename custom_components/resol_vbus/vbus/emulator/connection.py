@@ -66,11 +66,23 @@ def _error(text: str) -> str:
 class Connection:
     """One client connection: the handshake, then data mode on a channel."""
 
+    #: Data-mode units are dropped while more than this many bytes wait to be sent.
+    high_water = _HIGH_WATER
+
     def __init__(
-        self, emulator: Emulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        emulator: Emulator,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
-        """Serve the client behind ``reader`` and ``writer`` for ``emulator``."""
+        """Serve the client behind ``reader`` and ``writer`` for ``emulator``.
+
+        ``on_close`` is called once the connection closed (by the client, a fault or a stop).
+        """
         self.emulator = emulator
+        self._on_close = on_close
         self.reader = reader
         self.writer = writer
         self.authenticated = False
@@ -95,7 +107,7 @@ class Connection:
         faults = self.emulator.faults
         if self.closed or faults.silent:
             return
-        if self.writer.transport.get_write_buffer_size() > _HIGH_WATER:
+        if self.writer.transport.get_write_buffer_size() > self.high_water:
             return
         out = bytearray(prefix)
         cut = False
@@ -135,13 +147,30 @@ class Connection:
             reset_connection(self.writer)
         else:
             self.writer.close()
+        if self._on_close is not None:
+            self._on_close()
 
     # receiving ---------------------------------------------------------------------------
+
+    async def serve(self, *, handshake: bool = True) -> None:
+        """Serve until the client or a fault closes the connection, then leave and close it.
+
+        Without ``handshake`` the connection is in data mode at once (a raw gateway does that
+        by its personality, a serial port always).
+        """
+        try:
+            await (self.run() if handshake else self.stream())
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if self.channel is not None:
+                self.channel.detach(self)
+            self.close(partial=False)
 
     async def run(self) -> None:
         """Serve the connection until the client or a fault closes it."""
         if self.emulator.personality == Personality.RAW:
-            await self._data_mode(b"")
+            await self.stream()
             return
         self.line(f"+HELLO {self.emulator.greeting}")
         while not self.closed:
@@ -160,6 +189,10 @@ class Connection:
             if outcome == _Outcome.QUIT:
                 await self.writer.drain()
                 return
+
+    async def stream(self) -> None:
+        """Data mode without a handshake, on :attr:`channel_number`, until the client closes."""
+        await self._data_mode(b"")
 
     async def _data_mode(self, prefix: bytes) -> None:
         channel = self.emulator._channels[self.channel_number]  # noqa: SLF001 - same package

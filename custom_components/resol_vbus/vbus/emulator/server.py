@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, Self
 
 from ..aio import cancel_and_wait
@@ -14,10 +15,12 @@ from ..session import DEFAULT_PASSWORD
 from .connection import CHANNEL_COMMANDS, COMMANDS, PRODUCTS, Connection, Personality
 from .controller import Changes, ControllerSimulator
 from .faults import Faults
+from .serial import SerialPort
 from .sources import DL3_ADDRESS
 from .synthetic import SyntheticSource
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Iterator, Mapping, Sequence
     from types import TracebackType
 
@@ -202,6 +205,7 @@ class Emulator:
         self._changes = Changes()
         self._responder: DiscoveryResponder | None = None
         self._http: DeviceInformationServer | None = None
+        self._serial: SerialPort | None = None
 
     # configuration -----------------------------------------------------------------------
 
@@ -253,6 +257,34 @@ class Emulator:
         """Wait until exactly ``count`` client connections are open."""
         await self._changes.wait_for(lambda: len(self._connections) == count)
 
+    # serial port -------------------------------------------------------------------------
+
+    async def open_serial(self, link: str | os.PathLike[str], channel: int = 1) -> str:
+        """Serve ``channel`` on a new pseudo-terminal: a serial VBus adapter at ``link``.
+
+        ``link`` becomes a symlink to the terminal (an existing one is replaced, as udev does
+        with ``/dev/serial/by-id/…``). The port streams like a raw client in data mode, the
+        connection faults included; frames written to it reach the controller. An open port is
+        unplugged first. Works with or without :meth:`start`; :meth:`stop` unplugs it.
+        """
+        if channel not in self._channels:
+            msg = f"no channel {channel}; the emulator has {sorted(self._channels)}"
+            raise ValueError(msg)
+        await self.close_serial()
+        self._serial = await SerialPort.open(self, Path(link), channel)
+        return str(link)
+
+    async def close_serial(self) -> None:
+        """Unplug the serial port (if any): its terminal closes, the link goes away."""
+        port, self._serial = self._serial, None
+        if port is not None:
+            await port.close()
+
+    @property
+    def serial_port(self) -> SerialPort | None:
+        """The serial port of :meth:`open_serial` while it is open (``inject()`` writes noise)."""
+        return self._serial if self._serial is not None and self._serial.is_open else None
+
     # life cycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -277,6 +309,7 @@ class Emulator:
             self._server.close()
         await asyncio.sleep(0)  # let connections accepted just now start (and see _stopping)
         await self._close_connections()
+        await self.close_serial()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -340,13 +373,8 @@ class Emulator:
         self._connections[connection] = task
         self._changes.notify()
         try:
-            await connection.run()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
+            await connection.serve()
         finally:
-            if connection.channel is not None:
-                connection.channel.detach(connection)
-            connection.close(partial=False)
             del self._connections[connection]
             self._changes.notify()
 

@@ -22,6 +22,7 @@ from aiovbus.emulator import (
     serve,
 )
 from aiovbus.protocol import Packet
+from aiovbus.session import ConnectionConfig, connect
 from tests.vbus_lib.conftest import RECORDINGS, reference_file
 
 from .client import Client
@@ -166,6 +167,33 @@ async def test_serve_prints_where_it_listens_and_stops_cleanly() -> None:
     assert await task == 0
     assert await client.eof() == b""
     await client.close()
+
+
+async def test_serve_with_a_serial_link_serves_channel_1_on_a_terminal(tmp_path: Path) -> None:
+    link = tmp_path / "ttyVBus"
+    args = emulate_args("--port", "0", "--http-port", "off", "--serial-link", str(link))
+    assert args.serial_link == str(link)
+    emulator = build_emulator(args)
+    out = _Flushed()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(emulator, out, stop, serial_link=args.serial_link))
+    async with asyncio.timeout(TIMEOUT):
+        await out.flushed.wait()
+    assert out.getvalue().splitlines() == [
+        f"emulating dl2 on 127.0.0.1:{emulator.port} (password vbus)",
+        "  channel 1: DeltaSol MX",
+        f"  serial port: {link} (channel 1, no handshake)",
+    ]
+    connection = await connect(ConnectionConfig(serial_port=str(link)))
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while not any(isinstance(f, Packet) for f in await connection.read_frames()):
+                pass
+    finally:
+        await connection.close()
+    stop.set()
+    assert await task == 0
+    assert not link.is_symlink()  # stopping unplugs the port
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

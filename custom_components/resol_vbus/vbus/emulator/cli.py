@@ -124,8 +124,17 @@ def build_emulator(args: argparse.Namespace) -> Emulator:
     return emulator
 
 
-async def serve(emulator: Emulator, out: TextIO, stop: asyncio.Event | None = None) -> int:
-    """Run ``emulator`` until ``stop`` is set or SIGINT/SIGTERM arrives; print where it listens."""
+async def serve(
+    emulator: Emulator,
+    out: TextIO,
+    stop: asyncio.Event | None = None,
+    *,
+    serial_link: str | None = None,
+) -> int:
+    """Run ``emulator`` until ``stop`` is set or SIGINT/SIGTERM arrives; print where it listens.
+
+    With ``serial_link``, the lowest VBus channel is also served on a pseudo-terminal there.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -137,6 +146,10 @@ async def serve(emulator: Emulator, out: TextIO, stop: asyncio.Event | None = No
         async with emulator:
             lines = [emulator.describe()]
             lines += [f"  channel {n}: {name}" for n, name in emulator.channel_names.items()]
+            if serial_link is not None:
+                channel = min(emulator.channel_names, default=emulator.default_channel)
+                path = await emulator.open_serial(serial_link, channel)
+                lines.append(f"  serial port: {path} (channel {channel}, no handshake)")
             if emulator.discovery_port is not None:
                 lines.append(f"  discovery: UDP {emulator.host}:{emulator.discovery_port}")
             if emulator.http_port is not None:
@@ -160,7 +173,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
             " (e.g. 127.0.0.2) for it to be found\n"
         )
     try:
-        return asyncio.run(serve(emulator, sys.stdout))
+        return asyncio.run(serve(emulator, sys.stdout, serial_link=args.serial_link))
     except KeyboardInterrupt:  # pragma: no cover - only where signal handlers are unavailable
         return 0
 
@@ -196,6 +209,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="HEX",
         help="serial number (MAC address) to report (default: vendor prefix, last byte of the"
         " host and the port, e.g. 001E66011B8D for 127.0.0.1:7053)",
+    )
+    parser.add_argument(
+        "--serial-link",
+        metavar="PATH",
+        help="also serve channel 1 on a pseudo-terminal, as a serial VBus adapter: PATH becomes"
+        " a symlink to it (replaced if there), for vbus monitor --serial PATH",
     )
     parser.add_argument(
         "--http-port",

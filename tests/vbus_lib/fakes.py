@@ -1,18 +1,24 @@
-"""Test doubles on loopback: a scripted VBus device, HTTP and UDP peers, and a fake clock."""
+"""Test doubles: a scripted VBus device, HTTP and UDP peers, a fake clock, a forbidden port."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
+
+import pytest
+import serialx
 
 from aiovbus.aio import reset_connection
 from aiovbus.discovery import QUERY
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -270,3 +276,19 @@ async def repliers(
     finally:
         for transport in (first, stranger, *others):
             transport.close()
+
+
+def deny_access(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """No access to the serial port ``path``: for real, unless root runs the tests.
+
+    No mode bit stops root; then opening the port raises what ``os.open`` raises for everyone
+    else.
+    """
+    path.chmod(0)
+    if os.geteuid() != 0:
+        return
+
+    async def denied(port: str, **_options: object) -> object:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), port)
+
+    monkeypatch.setattr(serialx, "open_serial_connection", denied)

@@ -165,8 +165,15 @@ VIA_TAG_ENV = "VBUS_VIA_TAG"
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     from .session import DEFAULT_PASSWORD, DEFAULT_PORT  # noqa: PLC0415 - when defined
 
-    parser.add_argument("--host", required=True, help="DL2/DL3/KM2/VBus-LAN address or vbus.net")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    device = parser.add_mutually_exclusive_group(required=True)
+    device.add_argument("--host", help="DL2/DL3/KM2/VBus-LAN address or vbus.net")
+    device.add_argument(
+        "--serial",
+        metavar="PORT",
+        help="serial port of a VBus/USB adapter or a controller's USB port, e.g."
+        " /dev/serial/by-id/usb-RESOL_...; 9600 baud, no handshake",
+    )
+    parser.add_argument("--port", type=int, help=f"TCP port (default {DEFAULT_PORT})")
     parser.add_argument(
         "--password",
         help=f"device password (default: ${PASSWORD_ENV}, else {DEFAULT_PASSWORD!r}); other users "
@@ -180,12 +187,39 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", action="store_true", help="no handshake (serial-to-LAN gateway)")
 
 
-def _config(args: argparse.Namespace) -> ConnectionConfig:
-    from .session import DEFAULT_PASSWORD, ConnectionConfig  # noqa: PLC0415 - when it runs
+# Options of the TCP handshake; a serial port has none (the environment variables are ignored).
+_TCP_ONLY = ("port", "password", "via_tag", "channel", "tls", "raw")
 
+
+def _serial_conflict(args: argparse.Namespace) -> str | None:
+    """Why the options do not go together, or ``None``."""
+    given = [name for name in _TCP_ONLY if getattr(args, name) not in (None, False)]
+    if args.serial is None or not given:
+        return None
+    options = ", ".join("--" + name.replace("_", "-") for name in given)
+    return f"{options} cannot be used with --serial: a serial port has no handshake"
+
+
+def _hint(args: argparse.Namespace, err: BaseException) -> str:
+    """Advice for an error the user can fix: a serial port they may not open."""
+    serial = args.command in ("monitor", "get-value", "set-value") and args.serial
+    if serial and isinstance(err.__cause__, PermissionError):
+        return (
+            "; the user needs access to it: on Linux, membership in the group dialout"
+            " (sudo usermod -aG dialout $USER, then log in again); in a container, map the"
+            " device into it (docker run --device ...)"
+        )
+    return ""
+
+
+def _config(args: argparse.Namespace) -> ConnectionConfig:
+    from .session import DEFAULT_PASSWORD, DEFAULT_PORT, ConnectionConfig  # noqa: PLC0415
+
+    if args.serial is not None:
+        return ConnectionConfig(serial_port=args.serial)
     return ConnectionConfig(
         host=args.host,
-        port=args.port,
+        port=DEFAULT_PORT if args.port is None else args.port,
         password=args.password or os.environ.get(PASSWORD_ENV) or DEFAULT_PASSWORD,
         via_tag=args.via_tag or os.environ.get(VIA_TAG_ENV) or None,
         channel=args.channel,
@@ -211,7 +245,7 @@ async def _parameter(args: argparse.Namespace) -> int:
     phase = _Phase(args.command, args.timeout)
     try:
         async with asyncio.timeout(args.timeout):
-            await session.wait_connected()
+            await _connected(session, retry=args.serial is None)
             phase.waiting_for = "bus offer"
             controller = args.controller or await _first_offer(session)
             phase.waiting_for = f"bus offer and answer from the controller 0x{controller:04X}"
@@ -224,7 +258,8 @@ async def _parameter(args: argparse.Namespace) -> int:
                 result = await engine.get(controller, **target)
     except TimeoutError:
         if phase.waiting_for == "connection" and session.last_error is not None:
-            print(f"{PROG} {args.command}: {session.last_error}", file=sys.stderr)
+            error = session.last_error
+            print(f"{PROG} {args.command}: {error}{_hint(args, error)}", file=sys.stderr)
             return 1
         return phase.expired()
     finally:
@@ -232,6 +267,37 @@ async def _parameter(args: argparse.Namespace) -> int:
         await session.stop()
     print(json.dumps({"index": result.index, "value": result.value, "changeset": result.changeset}))
     return 0
+
+
+async def _connected(session: VBusSession, *, retry: bool) -> None:
+    """Wait until data flows; without ``retry``, the first failed attempt raises its reason.
+
+    A serial port that does not open (no such device, no permission, another program holds
+    it) seldom opens a moment later: a command says so at once instead of after ``--timeout``.
+    """
+    from .aio import cancel_and_wait  # noqa: PLC0415 - imported when the command runs
+    from .session import SessionState  # noqa: PLC0415
+
+    if retry:
+        await session.wait_connected()
+        return
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def watch(state: SessionState, reason: BaseException | None) -> None:
+        if state == SessionState.DISCONNECTED and reason is not None and not failed.done():
+            failed.set_exception(reason)
+
+    remove = session.add_state_listener(watch)
+    connected = asyncio.create_task(session.wait_connected())
+    try:
+        await asyncio.wait((connected, failed), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        remove()
+        if not connected.done():
+            await cancel_and_wait(connected)
+    if connected.cancelled():
+        failed.result()  # raises the reason
+    connected.result()
 
 
 async def _first_offer(session: VBusSession) -> int:
@@ -251,7 +317,18 @@ async def _first_offer(session: VBusSession) -> int:
         unsubscribe()
 
 
+def _rejected(args: argparse.Namespace) -> int | None:
+    """Exit code 2 with one line when the options contradict each other."""
+    problem = _serial_conflict(args)
+    if problem is None:
+        return None
+    print(f"{PROG} {args.command}: {problem}", file=sys.stderr)
+    return 2
+
+
 def _cmd_parameter(args: argparse.Namespace) -> int:
+    if (code := _rejected(args)) is not None:
+        return code
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_parameter(args))
     return 130
@@ -292,6 +369,8 @@ def _timeout_option(parser: argparse.ArgumentParser, text: str) -> None:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
+    if (code := _rejected(args)) is not None:
+        return code
     spec = load_spec(args.spec)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_monitor(args, spec))
@@ -389,6 +468,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (VBusError, OSError) as err:
-        print(f"{PROG} {args.command}: {err}", file=sys.stderr)
+        print(f"{PROG} {args.command}: {err}{_hint(args, err)}", file=sys.stderr)
         return 1
     return code

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import serialx
 
 from aiovbus.emulator import (
     ChannelSource,
@@ -33,6 +32,7 @@ from aiovbus.parameters import ParameterEngine, Timing
 from aiovbus.protocol import Packet
 from aiovbus.receiver import StreamReceiver
 from aiovbus.session import Backoff, ConnectionConfig, SessionState, VBusSession, connect
+from tests.vbus_lib.fakes import deny_access
 
 from .common import MX, P1, P2, R1_HASH, R1_INDEX
 
@@ -348,18 +348,6 @@ async def serving(link: Path) -> AsyncIterator[Emulator]:
     await emulator.stop()
 
 
-def _deny(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
-    """No access to ``path``: for real unless running as root, whom no mode bit stops."""
-    path.chmod(0)
-    if os.geteuid() != 0:
-        return
-
-    async def denied(port: str, **_options: object) -> object:
-        raise PermissionError(13, "Permission denied", port)  # what os.open raises then
-
-    monkeypatch.setattr(serialx, "open_serial_connection", denied)
-
-
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
@@ -393,7 +381,7 @@ async def test_a_port_that_does_not_open(
     elif kind == "busy":
         holder = await connect(ConnectionConfig(serial_port=port))  # another program has it
     else:
-        _deny(monkeypatch, link)
+        deny_access(monkeypatch, link)
     try:
         with pytest.raises(VBusConnectionError) as caught:
             await connect(ConnectionConfig(serial_port=port))

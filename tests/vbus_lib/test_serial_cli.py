@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING
 
 import pytest
 
 from aiovbus.cli import main
-from aiovbus.emulator import Emulator, LiveCaptureSource, StaticSource
+from aiovbus.emulator import Emulator, LiveCaptureSource
 from aiovbus.protocol import Packet
 from aiovbus.session import ConnectionConfig, connect
 
 from .fakes import deny_access
+from .test_monitor import run_main
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from pathlib import Path
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -30,27 +29,8 @@ CYCLE = (
 R1_MANUAL = ["--value-id", "Relais_Regler_R1_Handbetrieb"]
 
 
-async def run_main(*args: str) -> int:
-    """Run the command line in a thread (it starts its own event loop)."""
-    return await asyncio.to_thread(main, list(args))
-
-
-@pytest.fixture
-def link(tmp_path: Path) -> Path:
-    return tmp_path / "usb-RESOL_VBus_USB-if00"
-
-
-@pytest.fixture
-async def quiet(link: Path) -> AsyncIterator[Emulator]:
-    """A port that is there but carries nothing."""
-    emulator = Emulator(channels={1: StaticSource(controller=None)})
-    await emulator.open_serial(link)
-    yield emulator
-    await emulator.stop()
-
-
 async def test_monitor_prints_the_same_lines_over_the_port_as_over_tcp(
-    link: Path, capsys: pytest.CaptureFixture[str]
+    serial_link: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Both see the same cycle of one emulated controller.
 
@@ -62,14 +42,14 @@ async def test_monitor_prints_the_same_lines_over_the_port_as_over_tcp(
     capture = b"".join(packet.encode() for packet in CYCLE)
     source = LiveCaptureSource(capture, interval=0.05, controller=None)
     async with Emulator(channels={1: source}, offer_interval=None) as emulator:
-        await emulator.open_serial(link)
+        await emulator.open_serial(serial_link)
         tcp_code = await run_main(
             "monitor", "--host", "127.0.0.1", "--port", str(emulator.port), "--json",
             "--count", "3", "--timeout", "30",
         )  # fmt: skip
         tcp = capsys.readouterr().out.splitlines()
         serial_code = await run_main(
-            "monitor", "--serial", str(link), "--json", "--count", "6", "--timeout", "30"
+            "monitor", "--serial", str(serial_link), "--json", "--count", "6", "--timeout", "30"
         )
         serial = capsys.readouterr().out.splitlines()
     assert (tcp_code, serial_code) == (0, 0)
@@ -80,14 +60,14 @@ async def test_monitor_prints_the_same_lines_over_the_port_as_over_tcp(
 
 
 async def test_set_and_get_value_over_the_port(
-    link: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    serial_link: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Relay 1 of the synthetic DeltaSol MX to manual; the TCP server is never started."""
     monkeypatch.setenv("VBUS_PASSWORD", "set-for-the-logger")  # ignored: no handshake
     emulator = Emulator(offer_interval=0.05)
     try:
-        await emulator.open_serial(link)
-        port = ["--serial", str(link), "--timeout", "30"]
+        await emulator.open_serial(serial_link)
+        port = ["--serial", str(serial_link), "--timeout", "30"]
         assert await run_main("set-value", *port, *R1_MANUAL, "--value", "2") == 0
         assert capsys.readouterr().out == '{"index": 1977, "value": 2, "changeset": 657775292}\n'
         assert await run_main("get-value", *port, "--value-index", "1977") == 0
@@ -151,19 +131,19 @@ HINT = (
 async def test_a_port_that_does_not_open_is_one_line(
     command: str,
     kind: str,
-    link: Path,
-    quiet: Emulator,
+    serial_link: Path,
+    quiet_port: Emulator,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Also ``get-value``, whose session retries, says so at once instead of after --timeout."""
-    port = str(link)
+    port = str(serial_link)
     holder = None
     if kind == "missing":
-        await quiet.close_serial()
+        await quiet_port.close_serial()
         expected = f"Cannot open the serial port {port}: No such file or directory"
     elif kind == "permission":
-        deny_access(monkeypatch, link)
+        deny_access(monkeypatch, serial_link)
         expected = f"Cannot open the serial port {port}: Permission denied{HINT}"
     else:
         holder = await connect(ConnectionConfig(serial_port=port))  # another program has it
@@ -188,9 +168,13 @@ async def test_a_port_that_does_not_open_is_one_line(
     [("monitor", "no VBus packet within 0.3 s"), ("get-value", "no bus offer within 0.3 s")],
 )
 async def test_timeout_bounds_the_waits_on_a_quiet_port(
-    command: str, message: str, link: Path, quiet: Emulator, capsys: pytest.CaptureFixture[str]
+    command: str,
+    message: str,
+    serial_link: Path,
+    quiet_port: Emulator,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     extra = ["--value-index", "1"] if command == "get-value" else []
-    code = await run_main(command, "--serial", str(link), *extra, "--timeout", "0.3")
+    code = await run_main(command, "--serial", str(serial_link), *extra, "--timeout", "0.3")
     assert code == 1
     assert capsys.readouterr().err == f"vbus {command}: {message}\n"

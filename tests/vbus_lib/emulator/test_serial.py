@@ -3,7 +3,7 @@
 No test sleeps for timing: every wait is for an event (a frame, a state), bounded by ``BOUND``.
 """
 
-# ruff: noqa: ASYNC240 - looking at a link in tmp_path is no I/O worth a thread
+# ruff: noqa: ASYNC240 - looking at a serial_link in tmp_path is no I/O worth a thread
 
 from __future__ import annotations
 
@@ -108,12 +108,12 @@ async def watched(
 
 
 @contextlib.asynccontextmanager
-async def raw_port(link: Path) -> AsyncIterator[asyncio.StreamReader]:
+async def raw_port(serial_link: Path) -> AsyncIterator[asyncio.StreamReader]:
     """The port read as it is: no flush on opening, unlike a serial client (for fault tests)."""
     reader = asyncio.StreamReader()
     transport, _ = await asyncio.get_running_loop().connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader),
-        io.FileIO(os.open(link, os.O_RDWR | os.O_NOCTTY), "r"),
+        io.FileIO(os.open(serial_link, os.O_RDWR | os.O_NOCTTY), "r"),
     )
     try:
         yield reader
@@ -125,49 +125,46 @@ def open_fds() -> set[str]:
     return {path.name for path in Path("/proc/self/fd").iterdir()}
 
 
-@pytest.fixture
-def link(tmp_path: Path) -> Path:
-    return tmp_path / "usb-RESOL_VBus_USB-if00"
-
-
 # -- the port ---------------------------------------------------------------------------------
 
 
-async def test_open_replace_close_and_stop_leave_no_link_and_no_fd(link: Path) -> None:
-    link.symlink_to("/dev/null")  # a stale link from a previous plug-in is replaced
+async def test_open_replace_close_and_stop_leave_no_link_and_no_fd(serial_link: Path) -> None:
+    serial_link.symlink_to("/dev/null")  # a stale serial_link from a previous plug-in is replaced
     before = open_fds()
     emulator = Emulator(channels={1: StaticSource(P1)}, offer_interval=None)
-    assert await emulator.open_serial(link) == str(link)
+    assert await emulator.open_serial(serial_link) == str(serial_link)
     port = emulator.serial_port
     assert port is not None
     first = port.device
-    assert str(link.readlink()) == first
+    assert str(serial_link.readlink()) == first
     assert first.startswith("/dev/pts/")
-    assert stat.S_ISCHR(link.stat().st_mode)
+    assert stat.S_ISCHR(serial_link.stat().st_mode)
     await emulator.close_serial()
     assert emulator.serial_port is None
-    assert not link.is_symlink()
-    assert await emulator.open_serial(os.fspath(link)) == str(link)  # plugged in again
-    assert link.is_symlink()
+    assert not serial_link.is_symlink()
+    assert await emulator.open_serial(os.fspath(serial_link)) == str(
+        serial_link
+    )  # plugged in again
+    assert serial_link.is_symlink()
     await emulator.stop()  # without start(): stop() still unplugs the port
-    assert not link.is_symlink()
+    assert not serial_link.is_symlink()
     assert open_fds() == before
 
 
-async def test_open_serial_rejects_an_unknown_channel(link: Path) -> None:
+async def test_open_serial_rejects_an_unknown_channel(serial_link: Path) -> None:
     emulator = Emulator()
     with pytest.raises(ValueError, match=r"no channel 2; the emulator has \[1\]"):
-        await emulator.open_serial(link, channel=2)
-    assert not link.is_symlink()
+        await emulator.open_serial(serial_link, channel=2)
+    assert not serial_link.is_symlink()
 
 
 # -- live data --------------------------------------------------------------------------------
 
 
-async def test_live_data_over_the_port_equals_a_raw_tcp_client(link: Path) -> None:
+async def test_live_data_over_the_port_equals_a_raw_tcp_client(serial_link: Path) -> None:
     async with Emulator(personality=Personality.RAW, channels={1: Counting()}) as emulator:
-        await emulator.open_serial(link)
-        serial_config = ConnectionConfig(serial_port=str(link))
+        await emulator.open_serial(serial_link)
+        serial_config = ConnectionConfig(serial_port=str(serial_link))
         tcp_config = ConnectionConfig(host="127.0.0.1", port=emulator.port, raw=True)
         async with watched(serial_config) as serial, watched(tcp_config) as tcp:
             await serial.until(lambda: len(serial.frames) >= 5)
@@ -187,12 +184,12 @@ async def test_live_data_over_the_port_equals_a_raw_tcp_client(link: Path) -> No
     assert [serial_bytes[n] for n in shared] == [tcp_bytes[n] for n in shared]
 
 
-async def test_a_parameter_write_over_the_port_reaches_the_controller(link: Path) -> None:
+async def test_a_parameter_write_over_the_port_reaches_the_controller(serial_link: Path) -> None:
     """Relay 1 to manual on the synthetic DeltaSol MX; the TCP server is never started."""
     emulator = Emulator(offer_interval=0.05)
     try:
-        await emulator.open_serial(link)
-        session = VBusSession(ConnectionConfig(serial_port=str(link)))
+        await emulator.open_serial(serial_link)
+        session = VBusSession(ConnectionConfig(serial_port=str(serial_link)))
         session.start()
         timing = Timing(offer=BOUND, request=1.0, increment=0.1, release=0.2, deadline=BOUND)
         engine = ParameterEngine(session, timing=timing)
@@ -211,10 +208,10 @@ async def test_a_parameter_write_over_the_port_reaches_the_controller(link: Path
         await emulator.stop()
 
 
-async def test_the_port_vanishes_and_comes_back(link: Path) -> None:
+async def test_the_port_vanishes_and_comes_back(serial_link: Path) -> None:
     async with Emulator(channels={1: Counting()}, offer_interval=None) as emulator:
-        await emulator.open_serial(link)
-        config = ConnectionConfig(serial_port=str(link))
+        await emulator.open_serial(serial_link)
+        config = ConnectionConfig(serial_port=str(serial_link))
         async with watched(config, backoff=FAST_RETRY) as serial:
             await serial.until(lambda: len(serial.frames) >= 3)
             await emulator.close_serial()  # unplugged
@@ -222,7 +219,7 @@ async def test_the_port_vanishes_and_comes_back(link: Path) -> None:
             def failures() -> list[str]:
                 return [str(reason) for state, reason in serial.states[1:] if reason is not None]
 
-            missing = f"Cannot open the serial port {link}: No such file or directory"
+            missing = f"Cannot open the serial port {serial_link}: No such file or directory"
             await serial.until(lambda: failures()[2:] == [missing] * (len(failures()) - 2))
             await serial.until(lambda: len(failures()) >= 3)  # it keeps trying
             assert failures()[:3] == [UNPLUGGED, missing, missing]
@@ -232,7 +229,7 @@ async def test_the_port_vanishes_and_comes_back(link: Path) -> None:
             )
             assert serial.session.state == SessionState.DISCONNECTED
             seen = len(serial.frames)
-            await emulator.open_serial(link)  # plugged in again: it reconnects by itself
+            await emulator.open_serial(serial_link)  # plugged in again: it reconnects by itself
             await serial.until(lambda: len(serial.frames) >= seen + 3)
             assert serial.session.state == SessionState.CONNECTED
             assert serial.session.connects == 2
@@ -250,41 +247,36 @@ async def test_the_port_vanishes_and_comes_back(link: Path) -> None:
     ids=["random-flood", "no-sync", "sync-only"],
 )
 async def test_garbage_on_the_port_is_counted_and_frames_after_it_decode(
-    link: Path, garbage: bytes
+    serial_link: Path, quiet_port: Emulator, garbage: bytes
 ) -> None:
     expected = StreamReceiver()
     frames = expected.feed(garbage + P1.encode())
     assert frames[-1] == P1
-    # A source that sends nothing: the stream is exactly the garbage and the frame after it.
-    emulator = Emulator(channels={1: StaticSource(controller=None)})
-    try:
-        await emulator.open_serial(link)
-        async with watched(ConnectionConfig(serial_port=str(link))) as serial:
-            async with asyncio.timeout(BOUND):
-                await serial.session.wait_connected()
-            port = emulator.serial_port
-            assert port is not None
-            port.inject(garbage)
-            port.inject(P1.encode())
-            await serial.until(lambda: len(serial.frames) >= len(frames))
-            assert serial.frames == frames
-            stats = serial.session.stats
-            assert (stats.bytes, stats.junk_bytes, stats.checksum_errors) == (
-                len(garbage) + len(P1.encode()),
-                expected.stats.junk_bytes,
-                expected.stats.checksum_errors,
-            )
-            assert stats.junk_bytes > 0
-            assert serial.session.state == SessionState.CONNECTED
-            assert serial.session.connects == 1
-    finally:
-        await emulator.stop()
+    # The port's source sends nothing: the stream is exactly the garbage and the frame after it.
+    async with watched(ConnectionConfig(serial_port=str(serial_link))) as serial:
+        async with asyncio.timeout(BOUND):
+            await serial.session.wait_connected()
+        port = quiet_port.serial_port
+        assert port is not None
+        port.inject(garbage)
+        port.inject(P1.encode())
+        await serial.until(lambda: len(serial.frames) >= len(frames))
+        assert serial.frames == frames
+        stats = serial.session.stats
+        assert (stats.bytes, stats.junk_bytes, stats.checksum_errors) == (
+            len(garbage) + len(P1.encode()),
+            expected.stats.junk_bytes,
+            expected.stats.checksum_errors,
+        )
+        assert stats.junk_bytes > 0
+        assert serial.session.state == SessionState.CONNECTED
+        assert serial.session.connects == 1
 
 
 # -- faults -----------------------------------------------------------------------------------
 
 
-async def test_corrupt_every_flips_the_same_bits_as_on_a_tcp_connection(link: Path) -> None:
+async def test_corrupt_every_flips_the_same_bits_as_on_a_tcp_connection(serial_link: Path) -> None:
     units = P1.encode() + P2.encode()
     expected = bytearray(units)
     for position in range(6, len(expected), 7):
@@ -293,20 +285,20 @@ async def test_corrupt_every_flips_the_same_bits_as_on_a_tcp_connection(link: Pa
         channels={1: StaticSource(P1, P2)}, offer_interval=None, faults=Faults(corrupt_every=7)
     )
     try:
-        await emulator.open_serial(link)
-        async with raw_port(link) as reader, asyncio.timeout(BOUND):
+        await emulator.open_serial(serial_link)
+        async with raw_port(serial_link) as reader, asyncio.timeout(BOUND):
             assert await reader.readexactly(len(units)) == bytes(expected)
     finally:
         await emulator.stop()
 
 
-async def test_a_silent_port_sends_nothing(link: Path) -> None:
+async def test_a_silent_port_sends_nothing(serial_link: Path) -> None:
     emulator = Emulator(
         channels={1: StaticSource(P1)}, offer_interval=None, faults=Faults(silent=True)
     )
     try:
-        await emulator.open_serial(link)  # the live packets go out (and are lost) on return
-        async with raw_port(link) as reader, asyncio.timeout(BOUND):
+        await emulator.open_serial(serial_link)  # the live packets go out (and are lost) on return
+        async with raw_port(serial_link) as reader, asyncio.timeout(BOUND):
             assert emulator.controller().offer_bus()  # sent now, and lost too
             port = emulator.serial_port
             assert port is not None
@@ -316,7 +308,7 @@ async def test_a_silent_port_sends_nothing(link: Path) -> None:
         await emulator.stop()
 
 
-async def test_drop_after_bytes_unplugs_the_port(link: Path) -> None:
+async def test_drop_after_bytes_unplugs_the_port(serial_link: Path) -> None:
     """A fault that closes a client connection unplugs a serial port: it is never half open."""
     emulator = Emulator(
         channels={1: StaticSource(P1)},
@@ -324,12 +316,12 @@ async def test_drop_after_bytes_unplugs_the_port(link: Path) -> None:
         faults=Faults(drop_after_bytes=len(P1.encode()) + 1),
     )
     try:
-        await emulator.open_serial(link)
-        async with raw_port(link) as reader, asyncio.timeout(BOUND):
+        await emulator.open_serial(serial_link)
+        async with raw_port(serial_link) as reader, asyncio.timeout(BOUND):
             assert await reader.readexactly(len(P1.encode())) == P1.encode()
             assert emulator.controller().offer_bus()  # byte N: the offer goes, then the port
             assert emulator.serial_port is None
-            assert not link.is_symlink()
+            assert not serial_link.is_symlink()
             # The terminal hung up: end of file (or EIO), what was still queued is gone.
             with contextlib.suppress(OSError):
                 assert await reader.read() == b""
@@ -338,14 +330,6 @@ async def test_drop_after_bytes_unplugs_the_port(link: Path) -> None:
 
 
 # -- a port that does not open ----------------------------------------------------------------
-
-
-@pytest.fixture
-async def serving(link: Path) -> AsyncIterator[Emulator]:
-    emulator = Emulator(channels={1: StaticSource(controller=None)})
-    await emulator.open_serial(link)
-    yield emulator
-    await emulator.stop()
 
 
 @pytest.mark.parametrize(
@@ -362,17 +346,17 @@ async def serving(link: Path) -> AsyncIterator[Emulator]:
 async def test_a_port_that_does_not_open(
     kind: str,
     reason: str,
-    link: Path,
+    serial_link: Path,
     tmp_path: Path,
-    serving: Emulator,
+    quiet_port: Emulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    port = str(link)
+    port = str(serial_link)
     holder = None
     if kind == "missing":
         port = str(tmp_path / "ttyUSB9")
     elif kind == "unplugged":
-        await serving.close_serial()
+        await quiet_port.close_serial()
     elif kind == "regular-file":
         port = str(tmp_path / "capture.bin")
         Path(port).write_bytes(P1.encode())
@@ -381,7 +365,7 @@ async def test_a_port_that_does_not_open(
     elif kind == "busy":
         holder = await connect(ConnectionConfig(serial_port=port))  # another program has it
     else:
-        deny_access(monkeypatch, link)
+        deny_access(monkeypatch, serial_link)
     try:
         with pytest.raises(VBusConnectionError) as caught:
             await connect(ConnectionConfig(serial_port=port))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -11,6 +12,7 @@ from aiovbus.emulator import (
     Emulator,
     LiveCaptureSource,
     RecordingSource,
+    StaticSource,
 )
 from aiovbus.errors import RecordingError
 from aiovbus.protocol import Packet
@@ -111,3 +113,15 @@ async def test_live_capture_replays_the_bytes_exactly() -> None:
     assert looped.controller_address is None
     with pytest.raises(RecordingError, match="empty"):
         LiveCaptureSource(b"")
+
+
+@pytest.mark.parametrize(("interval", "cycles"), [(None, 1), (0.05, 4)])
+def test_static_source_sends_its_frames_once_or_every_interval(
+    interval: float | None, cycles: int
+) -> None:
+    """Once (a TCP client gets them on attaching), or again and again, as a controller resends."""
+    source = StaticSource(P1, P2, interval=interval)
+    units = (P1.encode(), P2.encode())
+    taken = list(itertools.islice(source.cycles(), 4))
+    assert taken == [Cycle(0.0, units)] + [Cycle(0.05, units)] * (cycles - 1)
+    assert source.controller_address == P1.source

@@ -164,20 +164,31 @@ def _split_capture(data: bytes) -> list[tuple[bytes, Frame | None]]:
 
 
 class StaticSource(ChannelSource):
-    """One burst of fixed frames, then silence: a deterministic bus for tests and examples."""
+    """Fixed frames: a deterministic bus for tests and examples.
+
+    Sent once (a TCP client in data mode gets them when it attaches), or again every
+    ``interval`` seconds, as a controller resends its packets: a serial port has no attach.
+    """
 
     def __init__(
-        self, *frames: Frame, controller: int | None = None, name: str | None = None
+        self,
+        *frames: Frame,
+        controller: int | None = None,
+        name: str | None = None,
+        interval: float | None = None,
     ) -> None:
-        """Send ``frames`` once; the controller defaults to the first packet's source."""
+        """Send ``frames``; the controller defaults to the first packet's source."""
         packets = [frame for frame in frames if isinstance(frame, Packet)]
         address = controller if controller is not None else (packets[0].source if packets else None)
         super().__init__(name=name, controller_address=address)
         self.units = tuple(frame.encode() for frame in frames)
+        self.interval = interval
 
     def cycles(self) -> Iterator[Cycle]:
-        """A single cycle."""
+        """A single cycle, or the same cycle every ``interval`` seconds."""
         yield Cycle(0.0, self.units)
+        while self.interval is not None:
+            yield Cycle(self.interval, self.units)
 
 
 class LiveCaptureSource(ChannelSource):

@@ -23,6 +23,24 @@ if TYPE_CHECKING:
 LOOPBACK = "127.0.0.1"
 
 
+def _pseudo_terminals() -> bool:
+    """Whether this system can make a pseudo-terminal."""
+    try:
+        master, slave = os.openpty()
+    except OSError:
+        return False
+    os.close(master)
+    os.close(slave)
+    return True
+
+
+#: Marks the tests that need a pseudo-terminal (the emulator's serial port). The latest lane
+#: runs in a chroot whose /dev has no devpts mounted, so they run in the oldest and library lanes.
+needs_pty = pytest.mark.skipif(
+    not _pseudo_terminals(), reason="no pseudo-terminals here: /dev/pts is not mounted"
+)
+
+
 @dataclass
 class ScriptedDevice:
     """A loopback TCP server that answers handshake commands from a table.

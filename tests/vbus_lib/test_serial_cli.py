@@ -12,13 +12,13 @@ from aiovbus.emulator import Emulator, LiveCaptureSource
 from aiovbus.protocol import Packet
 from aiovbus.session import ConnectionConfig, connect
 
-from .fakes import deny_access
+from .fakes import deny_access, needs_pty
 from .test_monitor import run_main
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = pytest.mark.usefixtures("socket_enabled")
+pytestmark = [pytest.mark.usefixtures("socket_enabled"), needs_pty]
 
 # One cycle of a DeltaSol MX system: the controller (sensor 1: 1.9 °C), a module, a heat meter.
 CYCLE = (

@@ -24,6 +24,7 @@ from aiovbus.emulator import (
 from aiovbus.protocol import Packet
 from aiovbus.session import ConnectionConfig, connect
 from tests.vbus_lib.conftest import RECORDINGS, reference_file
+from tests.vbus_lib.fakes import needs_pty
 
 from .client import Client
 from .common import MX, P1, TIMEOUT, VALUE_LIST
@@ -169,6 +170,7 @@ async def test_serve_prints_where_it_listens_and_stops_cleanly() -> None:
     await client.close()
 
 
+@needs_pty
 async def test_serve_with_a_serial_link_serves_channel_1_on_a_terminal(tmp_path: Path) -> None:
     link = tmp_path / "ttyVBus"
     args = emulate_args("--port", "0", "--http-port", "off", "--serial-link", str(link))

@@ -32,7 +32,7 @@ from aiovbus.parameters import ParameterEngine, Timing
 from aiovbus.protocol import Packet
 from aiovbus.receiver import StreamReceiver
 from aiovbus.session import Backoff, ConnectionConfig, SessionState, VBusSession, connect
-from tests.vbus_lib.fakes import deny_access
+from tests.vbus_lib.fakes import deny_access, needs_pty
 
 from .common import MX, P1, P2, R1_HASH, R1_INDEX
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from aiovbus.protocol import Frame
 
-pytestmark = pytest.mark.usefixtures("socket_enabled")
+pytestmark = [pytest.mark.usefixtures("socket_enabled"), needs_pty]
 
 BOUND = 30.0  # a safety bound for waits on a loaded machine, never a timing assumption
 FAST_RETRY = Backoff(initial=0.01, maximum=0.01, jitter=0.0)

@@ -491,6 +491,8 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
                 port = await self.hass.async_add_executor_job(_serial_port, path, ports)
                 self._data, self._device_id = _serial_data(path, port)
                 self._info = None
+                if aborted := await self._async_check_serial_port():
+                    return aborted
                 try:
                     return await self._async_finish(0)
                 except _ProbeError as err:
@@ -512,6 +514,23 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
+
+    async def _async_check_serial_port(self) -> ConfigFlowResult | None:
+        """Abort when another entry uses this port or adapter; a moved entry keeps its ID.
+
+        A reconfigured entry keeps its unique ID, from which its entities' IDs are made: the
+        controller is the same, only the way to it changed.
+        """
+        own = self._get_reconfigure_entry() if self.source == SOURCE_RECONFIGURE else None
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry is not own and entry.data.get(CONF_DEVICE) == self._data[CONF_DEVICE]:
+                return self.async_abort(reason="already_configured")
+        if own is not None and own.unique_id:
+            await self.async_set_unique_id(f"{self._device_id}-0", raise_on_progress=False)
+            if self.unique_id != own.unique_id:
+                self._abort_if_unique_id_configured()
+            self._device_id = own.unique_id.rpartition("-")[0]
+        return None
 
     async def async_step_vbusnet(
         self, user_input: dict[str, Any] | None = None

@@ -135,3 +135,20 @@ print(pathlib.Path(homeassistant.__file__).parent / "package_constraints.txt")')
   echo "==> Installing Home Assistant's runtime requirements: ${requirements[*]}"
   venv_pip_install -c "$constraints" "${requirements[@]}"
 }
+
+# Re-run the calling script (its absolute path, then its arguments) where pseudo-terminals can be
+# made: the serial tests serve the emulator on a pty. The latest and newest lanes run in a chroot
+# (../shared/tools/py314) whose /dev has no devpts. As root, the script then runs in a mount
+# namespace of its own with a devpts instance of its own, which nothing outside its processes
+# sees; elsewhere (or if that fails) it runs as it is and the pty tests skip.
+venv_with_ptys() {
+  if [[ -e /dev/pts/ptmx || -n ${VBUS_PTYS:-} || $EUID != 0 ]] || ! command -v unshare >/dev/null; then
+    return 0
+  fi
+  exec env VBUS_PTYS=1 unshare --mount --propagation unchanged sh -c '
+    { mount --make-rprivate /dev &&
+      mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts &&
+      mount --bind /dev/pts/ptmx /dev/ptmx; } ||
+      echo "warning: no pseudo-terminals here; the serial tests will skip" >&2
+    exec "$0" "$@"' "$@"
+}

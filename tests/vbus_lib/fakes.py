@@ -34,8 +34,8 @@ def _pseudo_terminals() -> bool:
     return True
 
 
-#: Marks the tests that need a pseudo-terminal (the emulator's serial port). The latest lane
-#: runs in a chroot whose /dev has no devpts mounted, so they run in the oldest and library lanes.
+#: Marks the tests that need a pseudo-terminal (the emulator's serial port). scripts/test gives
+#: itself one where it can (scripts/_venv.sh: venv_with_ptys); without, these tests skip.
 needs_pty = pytest.mark.skipif(
     not _pseudo_terminals(), reason="no pseudo-terminals here: /dev/pts is not mounted"
 )

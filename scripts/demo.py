@@ -8,8 +8,10 @@ its HTTP API, with the real config flow.
     python scripts/demo.py requirements [--missing]   # pip requirement lines, one per line
     python scripts/demo.py configure DIR [--port N]   # DIR/configuration.yaml, unless it exists
     python scripts/demo.py hass -c DIR [HASS OPTIONS]   # Home Assistant with this integration
-    python scripts/demo.py provision --config DIR --url URL [--emulator HOST:PORT]... [--pid PID]
-        # finish onboarding (or log in) and add each emulator's channel unless it is added
+    python scripts/demo.py provision --config DIR --url URL [--emulator HOST:PORT]... \
+        [--serial PATH]... [--pid PID]
+        # finish onboarding (or log in) and add each emulator's channel (and serial port) unless
+        # it is added
 
 The end-to-end tests (``tests/e2e``) import this module.
 """
@@ -115,13 +117,15 @@ def requirements() -> list[str]:
 
 
 def installed(requirement: str) -> bool:
-    """Whether ``name==version`` is installed at that version (other forms: at all)."""
-    name, _, wanted = requirement.partition("==")
+    """Whether a version of ``requirement`` (``name==1.2``, ``name>=1.1`` …) is installed."""
+    from packaging.requirements import Requirement  # noqa: PLC0415 - Home Assistant brings it
+
+    wanted = Requirement(requirement)
     try:
-        have = version(name.split("[")[0])
+        have = version(wanted.name)
     except PackageNotFoundError:
         return False
-    return not wanted or have == wanted
+    return wanted.specifier.contains(have, prereleases=True)
 
 
 # -- configuration --------------------------------------------------------------------------
@@ -392,6 +396,19 @@ class HassClient:
             raise HomeAssistantError(msg)
         return result
 
+    async def add_serial_device(self, path: str) -> dict[str, Any] | None:
+        """Add a serial port with the integration's config flow (typed in, as a user may).
+
+        The flow's result; ``None`` when the flow says that port is already added.
+        """
+        result = await self.flow({"next_step_id": "serial"}, {"device": path})
+        if result["type"] == "abort" and result["reason"] == "already_configured":
+            return None
+        if result["type"] != "create_entry":
+            msg = f"the config flow did not create an entry: {result}"
+            raise HomeAssistantError(msg)
+        return result
+
     async def states(self) -> dict[str, dict[str, Any]]:
         """All states by entity id."""
         return {state["entity_id"]: state for state in await self.request("GET", "/api/states")}
@@ -425,9 +442,14 @@ async def provision(
     url: str,
     emulators: list[tuple[str, int]],
     channel: int,
+    *,
     pid: int | None = None,
+    serial: list[str] | None = None,
 ) -> None:
-    """Onboard (or log in) as the demo user; add each emulator's channel unless it is added."""
+    """Onboard (or log in) as the demo user; add each emulator's channel unless it is added.
+
+    ``serial``: serial ports (an emulator's pseudo-terminal) to add as well.
+    """
     async with aiohttp.ClientSession() as session:
         ha = HassClient(session, url)
         await ha.wait_running(alive=lambda: _pid_alive(pid))
@@ -435,9 +457,18 @@ async def provision(
             print(f"==> Onboarding done: user {DEMO_USER!r}, password {DEMO_PASSWORD!r}")
         await ha.wait_running(alive=lambda: _pid_alive(pid))
         await ha.settle_http(config_dir)
-        if len(entries := await ha.entries()) >= len(emulators):
+        serial = serial or []
+        if len(entries := await ha.entries()) >= len(emulators) + len(serial):
             print(f"==> Config entries already there: {', '.join(e['title'] for e in entries)}")
             return
+        for path in serial:
+            print(f"==> Adding the serial port {path} (the config flow waits for data)")
+            result = await ha.add_serial_device(path)
+            print(
+                f"==> Config entry created: {result['title']}"
+                if result
+                else f"==> {path} is already added"
+            )
         for host, port in emulators:
             print(f"==> Adding the emulator at {host}:{port} (the config flow waits for data)")
             result = await ha.add_local_device(host, port, channel=channel)
@@ -499,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
         help="an emulator to add (repeatable; default 127.0.0.1:7053)",
     )
     prov.add_argument("--channel", type=int, default=1)
+    prov.add_argument(
+        "--serial", action="append", metavar="PATH", help="a serial port to add (repeatable)"
+    )
     prov.add_argument("--pid", type=int, help="process id of Home Assistant (stop if it exits)")
     commands.add_parser("hass", help="run Home Assistant with this integration (hass options)")
     args = parser.parse_args(argv)
@@ -511,8 +545,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"==> Wrote {args.dir / 'configuration.yaml'}")
     else:
         try:
-            emulators = args.emulator or [("127.0.0.1", 7053)]
-            asyncio.run(provision(args.config, args.url, emulators, args.channel, args.pid))
+            emulators = args.emulator or ([] if args.serial else [("127.0.0.1", 7053)])
+            asyncio.run(
+                provision(
+                    args.config,
+                    args.url,
+                    emulators,
+                    args.channel,
+                    pid=args.pid,
+                    serial=args.serial,
+                )
+            )
         except HomeAssistantError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

@@ -8,6 +8,7 @@ compare what Home Assistant shows with an entry for the same emulated controller
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tty
 from collections.abc import AsyncIterator, Iterator
@@ -40,7 +41,7 @@ from custom_components.resol_vbus.const import (
     DOMAIN,
 )
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
-from custom_components.resol_vbus.vbus.session import SessionState
+from custom_components.resol_vbus.vbus.session import ConnectionConfig, SessionState, connect
 
 from .common import (
     FAST,
@@ -455,3 +456,26 @@ async def test_a_port_in_use_by_another_entry_is_not_taken_again(
     assert result["reason"] == "already_configured"
     assert other.data[CONF_DEVICE] == silent_pty
     assert first.data[CONF_DEVICE] == link
+
+
+async def test_a_reloaded_entry_opens_its_port_again(
+    hass: HomeAssistant,
+    emulator: Emulator,
+    link: str,
+    no_ports: list[SerialPortInfo],
+    fast_reconnect: None,
+) -> None:
+    """The port is opened exclusively (locked): unloading must let go of it, or no reload works."""
+    entry = await _add_serial_entry(hass, link)
+    await wait_for_packets(entry.runtime_data, 2)
+    for _ in range(3):
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        async with asyncio.timeout(10):  # a bound, not a timing assumption
+            await entry.runtime_data.session.wait_connected()
+        await wait_for_packets(entry.runtime_data, 2)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    # Unloaded, the port is free for another program.
+    connection = await connect(ConnectionConfig(serial_port=link))
+    await connection.close()

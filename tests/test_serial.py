@@ -30,7 +30,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from serialx import SerialPortInfo
+from serialx import SerialException, SerialPortInfo
 
 from custom_components.resol_vbus import config_flow
 from custom_components.resol_vbus.const import (
@@ -479,3 +479,21 @@ async def test_a_reloaded_entry_opens_its_port_again(
     # Unloaded, the port is free for another program.
     connection = await connect(ConnectionConfig(serial_port=link))
     await connection.close()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [PermissionError(13, "Permission denied"), SerialException("unsupported platform")],
+)
+async def test_a_system_that_cannot_list_its_ports_still_takes_a_typed_path(
+    hass: HomeAssistant, emulator: Emulator, link: str, failure: Exception
+) -> None:
+    """No /sys in a container, say: the form has no choices, and the typed path works."""
+    with patch.object(config_flow, "list_serial_ports", side_effect=failure):
+        form = await _flow_to_serial_form(hass)
+        assert form["data_schema"].schema[CONF_DEVICE].config["options"] == []
+        result = await hass.config_entries.flow.async_configure(
+            form["flow_id"], {CONF_DEVICE: link}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.config_entries.async_unload(result["result"].entry_id)

@@ -51,7 +51,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
-from serialx import SerialPortInfo, list_serial_ports
+from serialx import SerialException, SerialPortInfo, list_serial_ports
 
 from .const import (
     CONF_ALLOW_ANY_VALUE,
@@ -276,8 +276,16 @@ async def _async_probe(
 
 
 def _serial_ports() -> list[SerialPortInfo]:
-    """The system's serial ports, stable ``/dev/serial/by-id/`` paths first (blocking I/O)."""
-    ports = list_serial_ports()
+    """The system's serial ports, stable ``/dev/serial/by-id/`` paths first (blocking I/O).
+
+    None where the system cannot list them (no ``/sys`` in a container, an unsupported
+    platform): the user types the path then.
+    """
+    try:
+        ports = list_serial_ports()
+    except (OSError, SerialException, NotImplementedError):
+        _LOGGER.debug("Cannot list the serial ports", exc_info=True)
+        return []
     return sorted(ports, key=lambda port: (not port.device.startswith(SERIAL_BY_ID), port.device))
 
 

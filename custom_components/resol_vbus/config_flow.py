@@ -249,8 +249,9 @@ def _serial_error_reason(err: Exception) -> str:
     cause = err.__cause__
     if isinstance(cause, PermissionError):
         return "serial_permission"
+    # EIO: the terminal hung up, e.g. the adapter was unplugged while the flow read from it.
     if isinstance(cause, FileNotFoundError) or (
-        isinstance(cause, OSError) and cause.errno in (errno.ENODEV, errno.ENXIO)
+        isinstance(cause, OSError) and cause.errno in (errno.ENODEV, errno.ENXIO, errno.EIO)
     ):
         return "serial_not_found"
     return "serial_cannot_open"  # busy (another program holds it), not a serial port, …
@@ -493,7 +494,8 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         ports = await self.hass.async_add_executor_job(_serial_ports)
         if user_input is not None:
             path = str(user_input[CONF_DEVICE]).strip()
-            if not path.startswith("/"):  # a device path, e.g. /dev/ttyUSB0
+            # A device path, e.g. /dev/ttyUSB0; no path holds a NUL (os functions reject it).
+            if not path.startswith("/") or "\0" in path:
                 errors[CONF_DEVICE] = "invalid_serial_port"
             else:
                 port = await self.hass.async_add_executor_job(_serial_port, path, ports)

@@ -7,8 +7,10 @@ every wait is for an event (a state, a packet, a received datagram), bounded by 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import random
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,10 +18,12 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_DEVICE, STATE_UNAVAILABLE
+from homeassistant.const import ATTR_ENTITY_ID, CONF_DEVICE, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -32,9 +36,16 @@ from custom_components.resol_vbus.const import (
     CONNECTION_SERIAL,
     DOMAIN,
 )
+from custom_components.resol_vbus.coordinator import (
+    MAX_DEVICES,
+    MAX_ENTITIES,
+    MAX_PACKET_KINDS,
+    MAX_UNKNOWN_PACKETS,
+)
 from custom_components.resol_vbus.vbus.emulator import Emulator, Faults, Personality, StaticSource
-from custom_components.resol_vbus.vbus.protocol import Frame
+from custom_components.resol_vbus.vbus.protocol import CMD_SET, Frame
 from custom_components.resol_vbus.vbus.session import (
+    READ_SIZE,
     ConnectionConfig,
     SessionState,
     VBusConnection,
@@ -42,11 +53,21 @@ from custom_components.resol_vbus.vbus.session import (
     connect,
 )
 
-from .common import mx_controller, mx_heat_meter, wait_for_packets
+from .common import (
+    FAST,
+    mx_controller,
+    mx_heat_meter,
+    wait_for_packets,
+    wait_for_state,
+    wait_for_values,
+    wait_until_read,
+)
+from .test_bounds import FLOODS, forge
 from .vbus_lib.fakes import needs_pty
 
 pytestmark = needs_pty
 
+RELAY_1 = "Relais_Regler_R1_Handbetrieb"
 BOUND = 30.0  # a safety bound on a loaded machine, never a timing assumption
 
 
@@ -358,3 +379,254 @@ async def test_unplugged_while_the_flow_waits_for_data(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+# -- a write, the port pulled between request and answer ---------------------------------------
+
+
+@pytest.fixture
+async def mx(socket_enabled: None) -> AsyncIterator[Emulator]:
+    """A DeltaSol MX 2.x that resends its packet and offers the bus every 50 ms."""
+    async with Emulator(
+        personality=Personality.DL2,
+        channels={1: StaticSource(mx_controller(), interval=0.05)},
+        offer_interval=0.05,
+    ) as device:
+        yield device
+
+
+def _settings(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
+    """Entity id → state of every enabled select of ``entry`` (the settings it reads)."""
+    return {
+        item.entity_id: hass.states.get(item.entity_id).state
+        for item in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if item.domain == SELECT_DOMAIN and item.disabled_by is None
+    }
+
+
+async def test_unplugged_between_a_write_and_its_answer(
+    hass: HomeAssistant,
+    mx: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_reconnect: None,
+) -> None:
+    """Sent once, then the port goes: the write fails loudly; settings are read again after."""
+    link = await mx.open_serial(tmp_path / "ttyVBUS")
+    entry = _serial_entry(link)
+    entry.add_to_hass(hass)
+    monkeypatch.setattr("custom_components.resol_vbus.coordinator.ENGINE_TIMING", FAST)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    values = await wait_for_values(hass, entry)
+    relay = er.async_get(hass).async_get_entity_id(
+        SELECT_DOMAIN, DOMAIN, f"serial-{link}-0_00_7E11_relay_1_manual_mode"
+    )
+    assert relay is not None
+    assert STATE_UNAVAILABLE not in _settings(hass, entry).values()
+    assert hass.states.get(relay).state == "auto"
+    controller = mx.controller(1)
+    # The bus stays granted to the vanished engine until the controller gives up on it: sooner
+    # than the engine's offer timeout, as with the real timing (30 s), not FAST's 3 s.
+    controller.bus_timeout = 0.5
+    answer = controller._answer
+    # The controller takes the write but its acknowledgement never comes ...
+    monkeypatch.setattr(
+        controller, "_answer", lambda r: None if r.command == CMD_SET else answer(r)
+    )
+    write = asyncio.create_task(
+        hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "min"}, blocking=True
+        )
+    )
+    async with asyncio.timeout(BOUND):
+        while not any(datagram.command == CMD_SET for datagram in controller.received):
+            await controller.wait_for_received(len(controller.received) + 1)
+    session = entry.runtime_data.session
+    await mx.close_serial()  # ... because the adapter is pulled
+    with pytest.raises(HomeAssistantError) as excinfo:
+        async with asyncio.timeout(BOUND):
+            await write
+    assert excinfo.value.translation_key == "connection_lost"
+
+    def sets() -> int:
+        return sum(datagram.command == CMD_SET for datagram in controller.received)
+
+    assert sets() == 1  # sent exactly once
+    await wait_for_state(session, SessionState.DISCONNECTED)  # it may have come first
+    await hass.async_block_till_done()
+    assert set(_settings(hass, entry).values()) == {STATE_UNAVAILABLE}
+    monkeypatch.setattr(controller, "_answer", answer)
+    await mx.open_serial(link)
+    await wait_for_state(session, SessionState.CONNECTED)
+    await wait_until_read(values)
+    await hass.async_block_till_done()
+    assert STATE_UNAVAILABLE not in _settings(hass, entry).values()
+    # The write never took effect (the controller dropped it): what it holds, read again.
+    assert controller.store[RELAY_1].value == 2
+    assert hass.states.get(relay).state == "auto"
+    assert sets() == 1  # not repeated behind the user's back
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+# -- a cut cable: the port open and silent -------------------------------------------------------
+
+
+async def test_a_cut_cable_makes_the_entities_unavailable_and_reopens_the_port(
+    hass: HomeAssistant, emulator: Emulator, link: str, fast_reconnect: None
+) -> None:
+    """The watchdog (shortened; the library tests it on an injected clock) drops the port."""
+    await emulator.open_serial(link)
+    entry = _serial_entry(link)
+    entry.add_to_hass(hass)
+    with patch(
+        "custom_components.resol_vbus.coordinator.VBusSession",
+        functools.partial(VBusSession, watchdog_timeout=0.5),
+    ):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    coordinator = entry.runtime_data
+    session = coordinator.session
+    await wait_for_packets(coordinator, 2)
+    reasons: list[str] = []
+    session.add_state_listener(
+        lambda state, reason: state == SessionState.DISCONNECTED and reasons.append(str(reason))
+    )
+    emulator.faults.silent = True
+    lost = asyncio.Event()
+    remove = coordinator.async_add_listener(lambda: not coordinator.connected and lost.set())
+    async with asyncio.timeout(BOUND):
+        await lost.wait()
+    remove()
+    await hass.async_block_till_done()
+    shown = {
+        hass.states.get(item.entity_id).state
+        for item in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if item.disabled_by is None and not item.unique_id.endswith("_connection")
+    }
+    assert shown == {STATE_UNAVAILABLE}
+    assert "No VBus data from the device for 0.5 s" in reasons
+    emulator.faults.silent = False  # the cable is mended
+    await wait_for_frames(session, 2)
+    assert session.connects >= 2  # the port was closed and opened again
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+# -- garbage and floods on the port -------------------------------------------------------------
+
+
+def _forged() -> bytes:
+    """Packets of twice as many kinds as an entry takes, from addresses a wildcard matches."""
+    flood = FLOODS["any destination, one source"]
+    packets = forge(random.Random(16), flood.templates, flood.count, own_sources=False)
+    return b"".join(packet.encode() for packet in packets)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        pytest.param(random.Random(16).randbytes(1 << 20), id="random-1MB"),
+        pytest.param(b"\xaa" * (1 << 16), id="sync-only"),
+        pytest.param(
+            bytes(b for b in random.Random(17).randbytes(1 << 17) if b != 0xAA), id="no-sync"
+        ),
+        pytest.param(_forged(), id="forged-addresses"),
+    ],
+)
+async def test_garbage_on_the_port_keeps_the_entry_up_and_bounded(
+    hass: HomeAssistant,
+    emulator: Emulator,
+    link: str,
+    garbage: bytes,
+    fast_reconnect: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No crash, no reconnect, the tables within their bounds, the loop free between reads."""
+    await emulator.open_serial(link)
+    entry = _serial_entry(link)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    coordinator = entry.runtime_data
+    session = coordinator.session
+    await wait_for_packets(coordinator, 2)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)  # one event-loop iteration, not a wait for time
+
+    ticker = asyncio.create_task(tick())
+    port = emulator.serial_port
+    assert port is not None
+    target = session.stats.bytes + len(garbage)
+    port.inject(garbage)
+    arrived = asyncio.Event()
+    remove = session.subscribe(lambda _f: session.stats.bytes >= target and arrived.set())
+    async with asyncio.timeout(BOUND):
+        await arrived.wait()
+    remove()
+    ticker.cancel()
+    await hass.async_block_till_done()
+    assert session.state is SessionState.CONNECTED
+    assert session.connects == 1
+    assert entry.state is ConfigEntryState.LOADED
+    assert ticks >= len(garbage) // READ_SIZE  # the loop ran between the reads
+    assert len(coordinator.packets) <= MAX_PACKET_KINDS
+    assert len(coordinator.unknown_packets) <= MAX_UNKNOWN_PACKETS
+    devices = {(key.channel, key.source) for key in coordinator.packets}
+    assert len(devices) <= MAX_DEVICES
+    entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+    assert len(entities) <= MAX_ENTITIES + 10  # the adapter's own few besides the fields
+    temperature = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"serial-{link}-0_00_0010_7E11_10_0100_000_2_0"
+    )
+    assert temperature is not None
+    assert hass.states.get(temperature).state == "1.9"
+    assert [m for m in tracebacks(caplog) if "resol_vbus" in m or "vbus" in m] == []
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+# -- leaks --------------------------------------------------------------------------------------
+
+
+def _fds() -> int:
+    return sum(1 for _ in Path("/proc/self/fd").iterdir())
+
+
+def _vbus_tasks() -> list[str]:
+    return [
+        task.get_name()
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith(("vbus session", "vbus watchdog", "resol_vbus"))
+    ]
+
+
+async def test_unplug_cycles_and_reloads_leak_no_fd_and_no_task(
+    hass: HomeAssistant, emulator: Emulator, link: str, fast_reconnect: None
+) -> None:
+    await emulator.open_serial(link)
+    entry = _serial_entry(link)
+    entry.add_to_hass(hass)
+    # Once set up and unloaded first: what Home Assistant opens only once is open then.
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for_packets(entry.runtime_data, 2)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    fds = _fds()
+    assert _vbus_tasks() == []
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    for _ in range(10):
+        session = entry.runtime_data.session
+        await emulator.close_serial()
+        await wait_for_state(session, SessionState.DISCONNECTED)
+        await emulator.open_serial(link)
+        await wait_for_frames(session, 2)
+    for _ in range(5):
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        await wait_for_frames(entry.runtime_data.session, 2)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert _vbus_tasks() == []
+    assert _fds() == fds  # the emulator's port is open both times: the same count

@@ -303,7 +303,8 @@ def silent_pty(tmp_path: Path) -> Iterator[str]:
         (FileNotFoundError(2, "No such file or directory"), "serial_not_found"),
         (OSError(19, "No such device"), "serial_not_found"),
         (OSError(16, "Device or resource busy"), "serial_cannot_open"),
-        (OSError(25, "Inappropriate ioctl for device"), "serial_cannot_open"),
+        (OSError(25, "Inappropriate ioctl for device"), "serial_not_a_port"),
+        (IsADirectoryError(21, "Is a directory"), "serial_not_a_port"),
     ],
 )
 async def test_a_port_that_cannot_be_opened_says_what_to_do(
@@ -497,3 +498,20 @@ async def test_a_system_that_cannot_list_its_ports_still_takes_a_typed_path(
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_the_same_port_by_its_device_node_is_not_added_twice(
+    hass: HomeAssistant,
+    emulator: Emulator,
+    link: str,
+    no_ports: list[SerialPortInfo],
+    fast_reconnect: None,
+) -> None:
+    """An entry has the port by its link: typed by its device node, it is the same port."""
+    await _add_serial_entry(hass, link)
+    form = await _flow_to_serial_form(hass)
+    node = os.path.realpath(link)  # noqa: ASYNC240 - a symlink in tmp_path, no real I/O
+    result = await hass.config_entries.flow.async_configure(form["flow_id"], {CONF_DEVICE: node})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1

@@ -188,22 +188,27 @@ async def test_setup_retries_until_the_port_is_there_and_free(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_a_silent_port_at_setup_loads_and_shows_the_controller_once_it_sends(
+async def test_a_silent_port_at_setup_is_not_ready_until_the_controller_sends(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
     fast_reconnect: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """An adapter without bus: the port opens, so the entry loads; the controller comes later."""
+    """An adapter without bus: the port opens, but only data counts as connected."""
     emulator.faults.silent = True
     await emulator.open_serial(link)
     entry = _serial_entry(link)
     entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    coordinator = entry.runtime_data
-    assert coordinator.packets == {}
+    # Nothing ever arrives while the fault holds: any bound ends in the same reason.
+    with patch("custom_components.resol_vbus.coordinator.SETUP_TIMEOUT", 0.3):
+        assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason == "Could not connect to the VBus device: no VBus data in 0.3 s"
     emulator.faults.silent = False
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5))
+    await wait_for_entry_state(entry, ConfigEntryState.LOADED)
+    coordinator = entry.runtime_data
     await wait_for_packets(coordinator, 2)
     await hass.async_block_till_done()
     states = [
@@ -290,14 +295,14 @@ def _no_port(kind: str, tmp_path: Path) -> str:
 @pytest.mark.parametrize(
     ("kind", "field", "reason"),
     [
-        ("directory", "base", "serial_cannot_open"),
-        ("fifo", "base", "serial_cannot_open"),
-        ("regular-file", "base", "serial_cannot_open"),
-        ("dev-null", "base", "serial_cannot_open"),
+        ("directory", "base", "serial_not_a_port"),
+        ("fifo", "base", "serial_not_a_port"),
+        ("regular-file", "base", "serial_not_a_port"),
+        ("dev-null", "base", "serial_not_a_port"),
         ("dangling-symlink", "base", "serial_not_found"),
-        ("long-path", "base", "serial_cannot_open"),
+        ("long-path", "base", "serial_not_a_port"),
         ("spaces-and-unicode", "base", "serial_not_found"),
-        ("root", "base", "serial_cannot_open"),
+        ("root", "base", "serial_not_a_port"),
         ("nul-byte", CONF_DEVICE, "invalid_serial_port"),
     ],
 )
@@ -472,9 +477,18 @@ async def test_unplugged_between_a_write_and_its_answer(
 
 
 async def test_a_cut_cable_makes_the_entities_unavailable_and_reopens_the_port(
-    hass: HomeAssistant, emulator: Emulator, link: str, fast_reconnect: None
+    hass: HomeAssistant,
+    emulator: Emulator,
+    link: str,
+    fast_reconnect: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The watchdog (shortened; the library tests it on an injected clock) drops the port."""
+    """The watchdog (shortened; the library tests it on an injected clock) drops the port.
+
+    The port opens again and again while the cable stays cut; that is no "connection restored":
+    only data is. One log line when it is lost, one when data comes back.
+    """
+    caplog.set_level(logging.INFO, logger="custom_components.resol_vbus")
     await emulator.open_serial(link)
     entry = _serial_entry(link)
     entry.add_to_hass(hass)
@@ -487,15 +501,20 @@ async def test_a_cut_cable_makes_the_entities_unavailable_and_reopens_the_port(
     session = coordinator.session
     await wait_for_packets(coordinator, 2)
     reasons: list[str] = []
-    session.add_state_listener(
-        lambda state, reason: state == SessionState.DISCONNECTED and reasons.append(str(reason))
-    )
+    cycles = asyncio.Event()
+
+    def disconnected(state: SessionState, reason: BaseException | None) -> None:
+        if state == SessionState.DISCONNECTED:
+            reasons.append(str(reason))
+            if len(reasons) >= 3:  # dropped, reopened and dropped again, twice
+                cycles.set()
+
+    session.add_state_listener(disconnected)
+    connected: list[bool] = []
+    coordinator.async_add_listener(lambda: connected.append(coordinator.connected))
     emulator.faults.silent = True
-    lost = asyncio.Event()
-    remove = coordinator.async_add_listener(lambda: not coordinator.connected and lost.set())
     async with asyncio.timeout(BOUND):
-        await lost.wait()
-    remove()
+        await cycles.wait()
     await hass.async_block_till_done()
     shown = {
         hass.states.get(item.entity_id).state
@@ -503,10 +522,22 @@ async def test_a_cut_cable_makes_the_entities_unavailable_and_reopens_the_port(
         if item.disabled_by is None and not item.unique_id.endswith("_connection")
     }
     assert shown == {STATE_UNAVAILABLE}
-    assert "No VBus data from the device for 0.5 s" in reasons
+    assert reasons[:3] == ["No VBus data from the device for 0.5 s"] * 3
+    assert session.connects >= 3  # the port was closed and opened again, twice at least
+    assert True not in connected  # the connectivity sensor stayed off
     emulator.faults.silent = False  # the cable is mended
     await wait_for_frames(session, 2)
-    assert session.connects >= 2  # the port was closed and opened again
+    await hass.async_block_till_done()
+    assert coordinator.connected
+    logged = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith(("Lost connection", "Connection to"))
+    ]
+    assert logged == [
+        f"Lost connection to {link}: No VBus data from the device for 0.5 s",
+        f"Connection to {link} restored",
+    ]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

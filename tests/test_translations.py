@@ -198,6 +198,7 @@ def test_every_abort_and_error_of_the_flow_is_translated() -> None:
         "no_serial_data",
         "serial_permission",
         "serial_not_found",
+        "serial_not_a_port",
         "serial_cannot_open",
     }
     assert "already_configured" in aborts

@@ -240,6 +240,13 @@ def _error_reason(err: Exception) -> str:
     return "unknown"
 
 
+#: What opening a path that is no serial port raises: a file, a pipe, /dev/null (no terminal),
+#: a directory, a path through a file, a name too long, a loop of links.
+_NOT_A_PORT: Final = frozenset(
+    {errno.ENOTTY, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP}
+)
+
+
 def _serial_error_reason(err: Exception) -> str:
     """The form error for a serial port that could not be used: what the user can do about it."""
     if isinstance(err, NoDataError):
@@ -254,7 +261,9 @@ def _serial_error_reason(err: Exception) -> str:
         isinstance(cause, OSError) and cause.errno in (errno.ENODEV, errno.ENXIO, errno.EIO)
     ):
         return "serial_not_found"
-    return "serial_cannot_open"  # busy (another program holds it), not a serial port, …
+    if isinstance(cause, OSError) and cause.errno in _NOT_A_PORT:
+        return "serial_not_a_port"
+    return "serial_cannot_open"  # busy: another program holds it (serialx's lock), …
 
 
 async def _async_probe(
@@ -304,6 +313,12 @@ def _serial_port(path: str, ports: list[SerialPortInfo]) -> SerialPortInfo | Non
         if path in (port.device, port.resolved_device) or resolved == port.resolved_device:
             return port
     return None
+
+
+def _same_port(path: str, others: list[str]) -> bool:
+    """Whether ``path`` names the port of one of ``others`` (by a link or its device node)."""
+    resolved = os.path.realpath(path)
+    return any(path == other or resolved == os.path.realpath(other) for other in others)
 
 
 def _serial_data(path: str, port: SerialPortInfo | None) -> tuple[dict[str, Any], str]:
@@ -532,9 +547,13 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         controller is the same, only the way to it changed.
         """
         own = self._get_reconfigure_entry() if self.source == SOURCE_RECONFIGURE else None
-        for entry in self._async_current_entries(include_ignore=False):
-            if entry is not own and entry.data.get(CONF_DEVICE) == self._data[CONF_DEVICE]:
-                return self.async_abort(reason="already_configured")
+        others = [
+            entry.data[CONF_DEVICE]
+            for entry in self._async_current_entries(include_ignore=False)
+            if entry is not own and entry.data.get(CONF_CONNECTION) == CONNECTION_SERIAL
+        ]
+        if await self.hass.async_add_executor_job(_same_port, self._data[CONF_DEVICE], others):
+            return self.async_abort(reason="already_configured")
         if own is not None and own.unique_id:
             await self.async_set_unique_id(f"{self._device_id}-0", raise_on_progress=False)
             if self.unique_id != own.unique_id:

@@ -335,12 +335,13 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
                 translation_placeholders={"error": self.session.config.redact(str(err))},
             ) from err
         except (VBusError, TimeoutError) as err:
-            reason = self.session.last_error or err
+            # A port that opened but stays silent has no error of its own: it sent no data.
+            reason = str(self.session.last_error or err) or f"no VBus data in {SETUP_TIMEOUT:g} s"
             await self.async_shutdown()
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",
-                translation_placeholders={"error": str(reason)},
+                translation_placeholders={"error": reason},
             ) from err
 
     def _spawn(self, coroutine: object, name: str) -> asyncio.Task[None]:

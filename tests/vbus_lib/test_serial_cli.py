@@ -165,7 +165,7 @@ async def test_a_port_that_does_not_open_is_one_line(
 
 @pytest.mark.parametrize(
     ("command", "message"),
-    [("monitor", "no VBus packet within 0.3 s"), ("get-value", "no bus offer within 0.3 s")],
+    [("monitor", "no VBus packet within 0.3 s"), ("get-value", "no VBus data within 0.3 s")],
 )
 async def test_timeout_bounds_the_waits_on_a_quiet_port(
     command: str,

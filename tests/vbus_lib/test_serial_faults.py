@@ -144,12 +144,21 @@ async def test_a_cut_cable_drops_and_reopens_the_port(serial_link: Path) -> None
         # The port is closed: another program could take it now.
         other = await connect(ConnectionConfig(serial_port=str(serial_link)))
         await other.close()
+        states: list[SessionState] = []
+        session.add_state_listener(lambda state, _reason: states.append(state))
+        fake.advance(1)  # the retry: the port opens again, the cable still cut
+        async with asyncio.timeout(BOUND):
+            assert await fake.next_sleep(3) == 60  # the reopened port's watchdog
+        assert session.connects == 2
+        # An open port is no connection: only data is (no "connected" to flap with).
+        assert session.state == SessionState.DISCONNECTED
+        assert states == []
         emulator.faults.silent = False  # the cable is back
         got.clear()
-        fake.advance(1)
         async with asyncio.timeout(BOUND):
             await got.wait()
         assert session.state == SessionState.CONNECTED
+        assert states == [SessionState.CONNECTED]
         assert session.connects == 2
         await session.stop()
     finally:

@@ -243,8 +243,10 @@ async def _parameter(args: argparse.Namespace) -> int:
     timing = Timing(offer=args.timeout + 1, deadline=args.timeout + 1)
     engine = ParameterEngine(session, address=args.address, timing=timing)
     phase = _Phase(args.command, args.timeout)
+    connecting = phase.waiting_for = "connection" if args.serial is None else "VBus data"
     try:
         async with asyncio.timeout(args.timeout):
+            # A serial port counts as connected once data arrives (it has no handshake).
             await _connected(session, retry=args.serial is None)
             phase.waiting_for = "bus offer"
             controller = args.controller or await _first_offer(session)
@@ -257,7 +259,7 @@ async def _parameter(args: argparse.Namespace) -> int:
             else:
                 result = await engine.get(controller, **target)
     except TimeoutError:
-        if phase.waiting_for == "connection" and session.last_error is not None:
+        if phase.waiting_for == connecting and session.last_error is not None:
             error = session.last_error
             print(f"{PROG} {args.command}: {error}{_hint(args, error)}", file=sys.stderr)
             return 1

@@ -230,15 +230,19 @@ class VBusConnection:
         initial: bytes = b"",
         clock: Callable[[], float] = time.monotonic,
         io_errors: tuple[type[Exception], ...] = (OSError,),
+        connected_on_data: bool = False,
     ) -> None:
         """Wrap streams that are already in data mode; ``initial`` are bytes read with DATA.
 
         ``io_errors`` are the exceptions the streams raise when the link fails (a serial
-        library adds its own to :class:`OSError`).
+        library adds its own to :class:`OSError`). ``connected_on_data``: the link counts as
+        connected only once a valid frame arrives (a serial port: that it opens proves only
+        that the adapter is plugged in, not that a bus is behind it).
         """
         self._reader = reader
         self._writer = writer
         self._io_errors = io_errors
+        self.connected_on_data = connected_on_data
         self._clock = clock
         self._pending = initial
         self.channels = channels
@@ -331,6 +335,7 @@ async def _open_serial(
         channel=config.channel or 0,
         clock=clock,
         io_errors=(OSError, serialx.SerialException),
+        connected_on_data=True,
     )
 
 
@@ -602,7 +607,7 @@ class SessionState(StrEnum):
 
     STOPPED = "stopped"
     CONNECTING = "connecting"  # first attempt after start()
-    CONNECTED = "connected"  # in data mode
+    CONNECTED = "connected"  # in data mode (a serial port: once a valid frame arrived)
     DISCONNECTED = "disconnected"  # lost or not reachable; retrying with backoff
     FAILED = "failed"  # the configuration was rejected; not retrying
 
@@ -825,13 +830,18 @@ class VBusSession:
         self.channels = connection.channels
         self._last_rx = self._clock()
         self._silent = False
-        self._set_state(SessionState.CONNECTED)
+        connected = not connection.connected_on_data
+        if connected:
+            self._set_state(SessionState.CONNECTED)
         watchdog = asyncio.create_task(self._watch(connection), name="vbus watchdog")
         try:
             while True:
                 frames = await connection.read_frames()
                 if frames:  # junk does not count: a link that sends only junk is dead too
                     self._last_rx = self._clock()
+                    if not connected:
+                        connected = True
+                        self._set_state(SessionState.CONNECTED)
                 for frame in frames:
                     self._dispatch(frame)
         except VBusConnectionError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
@@ -20,9 +21,14 @@ from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
-from pytest_homeassistant_custom_component.common import async_capture_events
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    async_capture_events,
+    async_fire_time_changed,
+)
 
 from custom_components.resol_vbus.const import ATTR_PENDING, CONF_WRITE_LIMIT, DOMAIN
+from custom_components.resol_vbus.coordinator import REREAD_RETRY
 from custom_components.resol_vbus.vbus.emulator import Emulator
 from custom_components.resol_vbus.vbus.session import SessionState
 
@@ -243,3 +249,29 @@ async def test_numbers_are_boxes_not_sliders(hass: HomeAssistant, mx: Emulator) 
     ]
     assert numbers
     assert {hass.states.get(entity_id).attributes["mode"] for entity_id in numbers} == {"box"}
+
+
+async def test_a_failed_reread_after_a_reconnect_is_tried_again_within_a_minute(
+    hass: HomeAssistant, mx: Emulator, proxy: FaultProxy, fast_reconnect: None
+) -> None:
+    """Unknown settings stay unavailable only until a read works: not for the 10 min interval."""
+    values = await setup_values(hass, mx, port=proxy.port)
+    relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
+    session = values.config_entry.runtime_data.session
+    await withhold_offers(mx)  # the controller keeps the bus: the re-read will fail
+    failed = asyncio.Event()
+    remove = values.async_add_listener(lambda: not values.last_update_success and failed.set())
+    proxy.reset_all()
+    await wait_for_state(session, SessionState.CONNECTED)
+    async with asyncio.timeout(30):  # the engine's wait for an offer (FAST: 3 s), a bound here
+        await failed.wait()
+    remove()
+    await hass.async_block_till_done()
+    assert hass.states.get(relay).state == STATE_UNAVAILABLE
+    assert values.update_interval == REREAD_RETRY
+    mx.faults.never_offer_bus = False
+    async_fire_time_changed(hass, dt_util.utcnow() + REREAD_RETRY + timedelta(seconds=1))
+    await wait_until_read(values)
+    await hass.async_block_till_done()
+    assert hass.states.get(relay).state == "auto"
+    assert values.update_interval == values.refresh_interval == timedelta(minutes=10)

@@ -102,6 +102,9 @@ if TYPE_CHECKING:
 type VBusConfigEntry = ConfigEntry[VBusCoordinator]
 
 SETUP_TIMEOUT: Final = 30.0
+#: When a read of a controller's values failed while they are unknown (after a reconnect, a
+#: restart), the next read comes this soon instead of after the refresh interval.
+REREAD_RETRY: Final = timedelta(minutes=1)
 #: Engine timeouts (the reference's defaults; tests shorten them).
 ENGINE_TIMING: Final = Timing()
 #: Errors after which a write's outcome is unknown: it was sent, but not acknowledged.
@@ -520,12 +523,14 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
     ) -> None:
         """Read and write ``catalog``'s values of the controller that sends ``key`` packets."""
         minutes = float(entry.options.get(CONF_REFRESH_INTERVAL, DEFAULT_REFRESH_INTERVAL))
+        #: How often the values are read while they are known.
+        self.refresh_interval = timedelta(minutes=minutes)
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=f"{catalog.name} values",
-            update_interval=timedelta(minutes=minutes),
+            update_interval=self.refresh_interval,
         )
         self.engine = engine
         self.catalog = catalog
@@ -568,6 +573,9 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
                 if value_id in catalog_ids:  # a condition value may simply not exist
                     missing.add(value_id)
             elif isinstance(result, BaseException):
+                # Unknown values keep their entities unavailable: try again soon, not in 10 min.
+                if not self.current:
+                    self.update_interval = min(REREAD_RETRY, self.refresh_interval)
                 raise UpdateFailed(
                     translation_domain=DOMAIN,
                     translation_key="read_failed",
@@ -576,6 +584,7 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
         self._report_missing(missing)
         self.current = True
         self.confirmed = set(data)
+        self.update_interval = self.refresh_interval
         return data
 
     @callback

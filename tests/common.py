@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_PORT
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PASSWORD, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -20,6 +20,7 @@ from custom_components.resol_vbus.const import (
     CONF_PRODUCT,
     CONF_SERIAL,
     CONNECTION_LOCAL,
+    CONNECTION_SERIAL,
     DOMAIN,
 )
 from custom_components.resol_vbus.coordinator import STALE_MINIMUM
@@ -92,6 +93,15 @@ def entry_data(port: int, **extra: object) -> dict[str, object]:
         CONF_FIRMWARE: "2.2.0",
         **extra,
     }
+
+
+def serial_entry(path: str) -> MockConfigEntry:
+    """A config entry for the serial port ``path`` (not added to Home Assistant yet)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=f"serial-{path}-0",
+        data={CONF_CONNECTION: CONNECTION_SERIAL, CONF_DEVICE: path, CONF_CHANNEL: 0},
+    )
 
 
 def recording(name: str) -> bytes:

@@ -13,9 +13,12 @@ from unittest.mock import patch
 import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from serialx import SerialPortInfo
 
+from custom_components.resol_vbus import config_flow
 from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.protocol import Packet
 from custom_components.resol_vbus.vbus.session import Backoff
 
 from .common import UNIQUE_ID, entry_data, mx_controller, mx_heat_meter, wait_for_packets
@@ -80,25 +83,57 @@ def fast_reconnect() -> Iterator[None]:
         yield
 
 
+#: How often the serial tests' controllers resend their packets. A serial port has no moment of
+#: attaching at which a client gets the current packets (a TCP client does): they must come
+#: again, as a real controller's do every second or so.
+SERIAL_RESEND = 0.05
+
+
+def _dl2(
+    *packets: Packet, interval: float | None = None, offer_interval: float | None = None
+) -> Emulator:
+    """A DL2 whose channel 1 carries ``packets`` (once, or every ``interval`` seconds)."""
+    return Emulator(
+        personality=Personality.DL2,
+        channels={1: StaticSource(*packets, interval=interval)},
+        offer_interval=offer_interval,
+    )
+
+
 @pytest.fixture
 async def emulator(socket_enabled: None) -> AsyncIterator[Emulator]:
     """A DL2 with a DeltaSol MX behind it that sends one controller and one HQM packet."""
-    source = StaticSource(mx_controller(), mx_heat_meter())
-    async with Emulator(
-        personality=Personality.DL2, channels={1: source}, offer_interval=None
-    ) as device:
+    async with _dl2(mx_controller(), mx_heat_meter()) as device:
         yield device
 
 
 @pytest.fixture
 async def mx(socket_enabled: None) -> AsyncIterator[Emulator]:
     """A DL2 with a DeltaSol MX 2.x that offers the bus every 50 ms."""
-    async with Emulator(
-        personality=Personality.DL2,
-        channels={1: StaticSource(mx_controller())},
-        offer_interval=0.05,
-    ) as device:
+    async with _dl2(mx_controller(), offer_interval=0.05) as device:
         yield device
+
+
+@pytest.fixture
+async def serial_emulator(socket_enabled: None) -> AsyncIterator[Emulator]:
+    """The ``emulator``'s packets, resent every :data:`SERIAL_RESEND` seconds."""
+    async with _dl2(mx_controller(), mx_heat_meter(), interval=SERIAL_RESEND) as device:
+        yield device
+
+
+@pytest.fixture
+async def serial_mx(socket_enabled: None) -> AsyncIterator[Emulator]:
+    """The ``mx``, its packet resent every :data:`SERIAL_RESEND` seconds."""
+    async with _dl2(mx_controller(), interval=SERIAL_RESEND, offer_interval=0.05) as device:
+        yield device
+
+
+@pytest.fixture
+def no_serial_ports() -> Iterator[list[SerialPortInfo]]:
+    """The ports the system lists: none unless a test adds some (a pty is never listed)."""
+    ports: list[SerialPortInfo] = []
+    with patch.object(config_flow, "list_serial_ports", lambda: list(ports)):
+        yield ports
 
 
 @pytest.fixture

@@ -40,15 +40,14 @@ from custom_components.resol_vbus.const import (
     CONNECTION_SERIAL,
     DOMAIN,
 )
-from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
+from custom_components.resol_vbus.vbus.emulator import Emulator
 from custom_components.resol_vbus.vbus.session import ConnectionConfig, SessionState, connect
 
 from .common import (
     FAST,
     UNIQUE_ID,
     entry_data,
-    mx_controller,
-    mx_heat_meter,
+    serial_entry,
     wait_for_packets,
     wait_for_state,
     wait_for_values,
@@ -57,40 +56,19 @@ from .vbus_lib.fakes import needs_pty
 
 RELAY_1 = "Relais_Regler_R1_Handbetrieb"
 
-pytestmark = needs_pty
+pytestmark = [needs_pty, pytest.mark.usefixtures("no_serial_ports", "fast_reconnect")]
 
 
 @pytest.fixture
-def no_ports() -> Iterator[list[SerialPortInfo]]:
-    """The ports the system lists: none unless a test adds some (the pty is never listed)."""
-    ports: list[SerialPortInfo] = []
-    with patch.object(config_flow, "list_serial_ports", lambda: list(ports)):
-        yield ports
+def emulator(serial_emulator: Emulator) -> Emulator:
+    """Packets resent, as a serial port needs them (see ``serial_emulator``)."""
+    return serial_emulator
 
 
 @pytest.fixture
-async def emulator(socket_enabled: None) -> AsyncIterator[Emulator]:
-    """A DeltaSol MX and its heat quantity meter that resend their packets every 50 ms.
-
-    A serial port has no moment of attaching at which a TCP client gets the packets: they must
-    come again, as a real controller's do every second or so.
-    """
-    source = StaticSource(mx_controller(), mx_heat_meter(), interval=0.05)
-    async with Emulator(
-        personality=Personality.DL2, channels={1: source}, offer_interval=None
-    ) as device:
-        yield device
-
-
-@pytest.fixture
-async def mx(socket_enabled: None) -> AsyncIterator[Emulator]:
-    """A DeltaSol MX 2.x that resends its packet and offers the bus every 50 ms."""
-    async with Emulator(
-        personality=Personality.DL2,
-        channels={1: StaticSource(mx_controller(), interval=0.05)},
-        offer_interval=0.05,
-    ) as device:
-        yield device
+def mx(serial_mx: Emulator) -> Emulator:
+    """The MX's packet resent, as a serial port needs it (see ``serial_mx``)."""
+    return serial_mx
 
 
 @pytest.fixture
@@ -140,8 +118,6 @@ async def test_a_serial_entry_shows_what_a_tcp_entry_shows(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
-    fast_reconnect: None,
 ) -> None:
     """Set up through the config flow on the pty: the same entities and values as over TCP."""
     tcp = MockConfigEntry(domain=DOMAIN, unique_id=UNIQUE_ID, data=entry_data(emulator.port))
@@ -162,15 +138,11 @@ async def test_a_serial_entry_shows_what_a_tcp_entry_shows(
 
 
 async def test_relay_1_manual_mode_is_written_over_the_serial_port(
-    hass: HomeAssistant, mx: Emulator, tmp_path: Path, fast_reconnect: None
+    hass: HomeAssistant, mx: Emulator, tmp_path: Path
 ) -> None:
     """The parameterization engine works unchanged over serial: the write reaches the store."""
     path = await mx.open_serial(tmp_path / "ttyVBUS")
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=f"serial-{path}-0",
-        data={CONF_CONNECTION: CONNECTION_SERIAL, CONF_DEVICE: path, CONF_CHANNEL: 0},
-    )
+    entry = serial_entry(path)
     entry.add_to_hass(hass)
     with patch("custom_components.resol_vbus.coordinator.ENGINE_TIMING", FAST):
         assert await hass.config_entries.async_setup(entry.entry_id)
@@ -194,8 +166,6 @@ async def test_the_entry_recovers_when_the_port_vanishes_and_returns(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
-    fast_reconnect: None,
 ) -> None:
     """USB unplugged and plugged in again: unavailable, then back without anyone touching it."""
     entry = await _add_serial_entry(hass, link)
@@ -224,7 +194,7 @@ async def test_the_form_lists_stable_paths_first_and_stores_them(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
+    no_serial_ports: list[SerialPortInfo],
 ) -> None:
     """A port typed by its device node is stored by its stable path, known by its USB identity.
 
@@ -255,7 +225,7 @@ async def test_the_form_lists_stable_paths_first_and_stores_them(
         interface_description=None,
         interface_num=None,
     )
-    no_ports.extend([uart, usb])
+    no_serial_ports.extend([uart, usb])
     with patch.object(config_flow, "SERIAL_BY_ID", str(Path(link).parent) + "/"):
         form = await _flow_to_serial_form(hass)
         selector = form["data_schema"].schema[CONF_DEVICE].config
@@ -308,7 +278,7 @@ def silent_pty(tmp_path: Path) -> Iterator[str]:
     ],
 )
 async def test_a_port_that_cannot_be_opened_says_what_to_do(
-    hass: HomeAssistant, no_ports: list[SerialPortInfo], failure: OSError, reason: str
+    hass: HomeAssistant, failure: OSError, reason: str
 ) -> None:
     """Each way the system refuses a port has its own message (translated, with the remedy)."""
     form = await _flow_to_serial_form(hass)
@@ -321,7 +291,7 @@ async def test_a_port_that_cannot_be_opened_says_what_to_do(
 
 
 async def test_the_form_rejects_what_is_no_port_and_a_port_without_vbus_data(
-    hass: HomeAssistant, no_ports: list[SerialPortInfo], silent_pty: str, tmp_path: Path
+    hass: HomeAssistant, silent_pty: str, tmp_path: Path
 ) -> None:
     """No path, a path that does not exist, a port that stays silent: the form says which."""
     form = await _flow_to_serial_form(hass)
@@ -342,9 +312,7 @@ async def test_reconfigure_moves_the_entry_to_another_port(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
     tmp_path: Path,
-    fast_reconnect: None,
 ) -> None:
     """The adapter moved: the entry follows it to the new port and keeps its entities."""
     entry = await _add_serial_entry(hass, link)
@@ -386,8 +354,6 @@ async def test_a_vbus_adapter_found_on_usb_is_offered_once_it_carries_vbus_data(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
-    fast_reconnect: None,
 ) -> None:
     """The ids come from a user's report: the port's data confirms the adapter, then it asks."""
     result = await hass.config_entries.flow.async_init(
@@ -421,7 +387,7 @@ async def test_a_vbus_adapter_found_on_usb_is_offered_once_it_carries_vbus_data(
 
 
 async def test_a_usb_device_without_vbus_data_is_not_claimed(
-    hass: HomeAssistant, no_ports: list[SerialPortInfo], silent_pty: str
+    hass: HomeAssistant, silent_pty: str
 ) -> None:
     """A device with those ids that sends no VBus is dropped without a form."""
     with patch.object(config_flow, "SERIAL_DATA_TIMEOUT", 0.2):
@@ -437,17 +403,11 @@ async def test_a_port_in_use_by_another_entry_is_not_taken_again(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
     silent_pty: str,
-    fast_reconnect: None,
 ) -> None:
     """Neither a new entry nor a reconfigured one may take a port another entry reads."""
     first = await _add_serial_entry(hass, link)
-    other = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=f"serial-{silent_pty}-0",
-        data={CONF_CONNECTION: CONNECTION_SERIAL, CONF_DEVICE: silent_pty, CONF_CHANNEL: 0},
-    )
+    other = serial_entry(silent_pty)
     other.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": other.entry_id}
@@ -463,8 +423,6 @@ async def test_a_reloaded_entry_opens_its_port_again(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
-    fast_reconnect: None,
 ) -> None:
     """The port is opened exclusively (locked): unloading must let go of it, or no reload works."""
     entry = await _add_serial_entry(hass, link)
@@ -504,8 +462,6 @@ async def test_the_same_port_by_its_device_node_is_not_added_twice(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
-    fast_reconnect: None,
 ) -> None:
     """An entry has the port by its link: typed by its device node, it is the same port."""
     await _add_serial_entry(hass, link)

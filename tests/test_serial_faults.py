@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,8 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
-from serialx import SerialPortInfo
 
-from custom_components.resol_vbus import config_flow
 from custom_components.resol_vbus.const import (
-    CONF_CHANNEL,
-    CONF_CONNECTION,
     CONNECTION_SERIAL,
     DOMAIN,
 )
@@ -42,7 +38,7 @@ from custom_components.resol_vbus.coordinator import (
     MAX_PACKET_KINDS,
     MAX_UNKNOWN_PACKETS,
 )
-from custom_components.resol_vbus.vbus.emulator import Emulator, Faults, Personality, StaticSource
+from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
 from custom_components.resol_vbus.vbus.protocol import CMD_SET, Frame
 from custom_components.resol_vbus.vbus.session import (
     READ_SIZE,
@@ -56,51 +52,42 @@ from custom_components.resol_vbus.vbus.session import (
 from .common import (
     FAST,
     mx_controller,
-    mx_heat_meter,
+    serial_entry,
     wait_for_packets,
     wait_for_state,
     wait_for_values,
     wait_until_read,
 )
 from .test_bounds import FLOODS, forge
-from .vbus_lib.fakes import needs_pty
+from .vbus_lib.fakes import needs_pty, no_port_path
 
-pytestmark = needs_pty
+pytestmark = [needs_pty, pytest.mark.usefixtures("no_serial_ports", "fast_reconnect")]
 
 RELAY_1 = "Relais_Regler_R1_Handbetrieb"
 BOUND = 30.0  # a safety bound on a loaded machine, never a timing assumption
 
 
-def _serial_entry(path: str) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=f"serial-{path}-0",
-        data={CONF_CONNECTION: CONNECTION_SERIAL, CONF_DEVICE: path, CONF_CHANNEL: 0},
-    )
-
-
 @pytest.fixture
-def no_ports() -> Iterator[list[SerialPortInfo]]:
-    """The system lists no serial port (the pty never is)."""
-    ports: list[SerialPortInfo] = []
-    with patch.object(config_flow, "list_serial_ports", lambda: list(ports)):
-        yield ports
-
-
-@pytest.fixture
-async def emulator(socket_enabled: None) -> AsyncIterator[Emulator]:
-    """A DeltaSol MX and its heat quantity meter that resend their packets every 50 ms."""
-    source = StaticSource(mx_controller(), mx_heat_meter(), interval=0.05)
-    async with Emulator(
-        personality=Personality.DL2, channels={1: source}, offer_interval=None, faults=Faults()
-    ) as device:
-        yield device
+def emulator(serial_emulator: Emulator) -> Emulator:
+    """Packets resent, as a serial port needs them (see ``serial_emulator``)."""
+    return serial_emulator
 
 
 @pytest.fixture
 def link(tmp_path: Path) -> str:
     """Where the emulator's port appears (not yet: the tests plug it in)."""
     return str(tmp_path / "ttyVBUS")
+
+
+async def _plugged_in_and_set_up(
+    hass: HomeAssistant, emulator: Emulator, link: str
+) -> MockConfigEntry:
+    """The emulator's port plugged in at ``link``, and an entry for it set up."""
+    await emulator.open_serial(link)
+    entry = serial_entry(link)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    return entry
 
 
 def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -156,7 +143,6 @@ async def test_setup_retries_until_the_port_is_there_and_free(
     emulator: Emulator,
     link: str,
     kind: str,
-    fast_reconnect: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Not ready (with the reason), no traceback; once plugged in or freed it comes up itself."""
@@ -164,7 +150,7 @@ async def test_setup_retries_until_the_port_is_there_and_free(
     if kind == "busy":
         await emulator.open_serial(link)
         holder = await connect(ConnectionConfig(serial_port=link))  # another program has it
-    entry = _serial_entry(link)
+    entry = serial_entry(link)
     entry.add_to_hass(hass)
     with patch("custom_components.resol_vbus.coordinator.SETUP_TIMEOUT", 0.3):
         assert not await hass.config_entries.async_setup(entry.entry_id)
@@ -192,13 +178,12 @@ async def test_a_silent_port_at_setup_is_not_ready_until_the_controller_sends(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    fast_reconnect: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An adapter without bus: the port opens, but only data counts as connected."""
     emulator.faults.silent = True
     await emulator.open_serial(link)
-    entry = _serial_entry(link)
+    entry = serial_entry(link)
     entry.add_to_hass(hass)
     # Nothing ever arrives while the fault holds: any bound ends in the same reason.
     with patch("custom_components.resol_vbus.coordinator.SETUP_TIMEOUT", 0.3):
@@ -225,17 +210,13 @@ async def test_a_second_entry_on_the_same_port_does_not_take_it(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    fast_reconnect: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The same port by its link and by its device node: the second says why it waits."""
-    await emulator.open_serial(link)
-    first = _serial_entry(link)
-    first.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(first.entry_id)
+    first = await _plugged_in_and_set_up(hass, emulator, link)
     await wait_for_packets(first.runtime_data, 2)
     node = os.path.realpath(link)  # noqa: ASYNC240 - a symlink in tmp_path
-    second = _serial_entry(node)
+    second = serial_entry(node)
     second.add_to_hass(hass)
     with patch("custom_components.resol_vbus.coordinator.SETUP_TIMEOUT", 0.3):
         assert not await hass.config_entries.async_setup(second.entry_id)
@@ -265,33 +246,6 @@ async def _serial_form(hass: HomeAssistant) -> str:
     return str(result["flow_id"])
 
 
-def _no_port(kind: str, tmp_path: Path) -> str:
-    """A path of ``kind`` that is no serial port."""
-    if kind == "directory":
-        (tmp_path / "dir").mkdir()
-        return str(tmp_path / "dir")
-    if kind == "fifo":
-        os.mkfifo(tmp_path / "fifo")
-        return str(tmp_path / "fifo")
-    if kind == "regular-file":
-        (tmp_path / "capture.vbus").write_bytes(mx_controller().encode())
-        return str(tmp_path / "capture.vbus")
-    if kind == "dev-null":
-        return os.devnull
-    if kind == "dangling-symlink":
-        (tmp_path / "ttyUSB0").symlink_to(tmp_path / "gone")
-        return str(tmp_path / "ttyUSB0")
-    if kind == "long-path":
-        return "/dev/" + "/".join(["d" * 200] * 25)
-    if kind == "spaces-and-unicode":
-        return str(tmp_path / "VBus Adapter ä ✓")
-    if kind == "root":
-        return "/"
-    if kind == "nul-byte":
-        return "/dev/ttyUSB0\0"
-    raise AssertionError(kind)
-
-
 @pytest.mark.parametrize(
     ("kind", "field", "reason"),
     [
@@ -308,7 +262,6 @@ def _no_port(kind: str, tmp_path: Path) -> str:
 )
 async def test_a_path_that_is_no_serial_port_gets_a_form_error(
     hass: HomeAssistant,
-    no_ports: list[SerialPortInfo],
     tmp_path: Path,
     kind: str,
     field: str,
@@ -318,7 +271,7 @@ async def test_a_path_that_is_no_serial_port_gets_a_form_error(
     """A translated error at the field or the form, never "unknown", no traceback in the log."""
     flow_id = await _serial_form(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_DEVICE: _no_port(kind, tmp_path)}
+        flow_id, {CONF_DEVICE: no_port_path(kind, tmp_path)}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: reason}
@@ -329,9 +282,7 @@ async def test_a_path_that_is_no_serial_port_gets_a_form_error(
 async def test_a_port_with_spaces_and_unicode_in_its_path_is_added(
     hass: HomeAssistant,
     emulator: Emulator,
-    no_ports: list[SerialPortInfo],
     tmp_path: Path,
-    fast_reconnect: None,
 ) -> None:
     path = await emulator.open_serial(tmp_path / "VBus Adapter ä ✓")
     flow_id = await _serial_form(hass)
@@ -348,7 +299,6 @@ async def test_unplugged_while_the_flow_waits_for_data(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    no_ports: list[SerialPortInfo],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The adapter is pulled during the flow's test: a form error, the port not held."""
@@ -414,11 +364,10 @@ async def test_unplugged_between_a_write_and_its_answer(
     mx: Emulator,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    fast_reconnect: None,
 ) -> None:
     """Sent once, then the port goes: the write fails loudly; settings are read again after."""
     link = await mx.open_serial(tmp_path / "ttyVBUS")
-    entry = _serial_entry(link)
+    entry = serial_entry(link)
     entry.add_to_hass(hass)
     monkeypatch.setattr("custom_components.resol_vbus.coordinator.ENGINE_TIMING", FAST)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -480,7 +429,6 @@ async def test_a_cut_cable_makes_the_entities_unavailable_and_reopens_the_port(
     hass: HomeAssistant,
     emulator: Emulator,
     link: str,
-    fast_reconnect: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The watchdog (shortened; the library tests it on an injected clock) drops the port.
@@ -490,7 +438,7 @@ async def test_a_cut_cable_makes_the_entities_unavailable_and_reopens_the_port(
     """
     caplog.set_level(logging.INFO, logger="custom_components.resol_vbus")
     await emulator.open_serial(link)
-    entry = _serial_entry(link)
+    entry = serial_entry(link)
     entry.add_to_hass(hass)
     with patch(
         "custom_components.resol_vbus.coordinator.VBusSession",
@@ -567,14 +515,10 @@ async def test_garbage_on_the_port_keeps_the_entry_up_and_bounded(
     emulator: Emulator,
     link: str,
     garbage: bytes,
-    fast_reconnect: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No crash, no reconnect, the tables within their bounds, the loop free between reads."""
-    await emulator.open_serial(link)
-    entry = _serial_entry(link)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await _plugged_in_and_set_up(hass, emulator, link)
     coordinator = entry.runtime_data
     session = coordinator.session
     await wait_for_packets(coordinator, 2)
@@ -633,10 +577,10 @@ def _vbus_tasks() -> list[str]:
 
 
 async def test_unplug_cycles_and_reloads_leak_no_fd_and_no_task(
-    hass: HomeAssistant, emulator: Emulator, link: str, fast_reconnect: None
+    hass: HomeAssistant, emulator: Emulator, link: str
 ) -> None:
     await emulator.open_serial(link)
-    entry = _serial_entry(link)
+    entry = serial_entry(link)
     entry.add_to_hass(hass)
     # Once set up and unloaded first: what Home Assistant opens only once is open then.
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -227,6 +227,13 @@ def test_config_flow_adds_the_dl3_channel(
     assert entry["type"] == "create_entry"
     assert entry["title"].startswith("DeltaSol MX via ")
     assert entry["title"].endswith(" channel 1")
+    assert_the_only_entry_is_loaded(background, hass, entry)
+
+
+def assert_the_only_entry_is_loaded(
+    background: Background, hass: RunningHass, entry: dict[str, Any]
+) -> None:
+    """Home Assistant has ``entry`` (a config flow's result), loaded, and no other entry."""
     entries = background.run(hass.api.entries())
     assert [(item["title"], item["state"]) for item in entries] == [(entry["title"], "loaded")]
 
@@ -237,6 +244,13 @@ def test_sensor_states_equal_the_decoded_values(
     entry: dict[str, Any],
     snapshot: tuple[Packet, ...],
 ) -> None:
+    assert_sensor_states_equal_the_decoded_values(background, hass, snapshot)
+
+
+def assert_sensor_states_equal_the_decoded_values(
+    background: Background, hass: RunningHass, snapshot: tuple[Packet, ...]
+) -> None:
+    """Every enabled sensor of the snapshot's values shows its decoded number."""
     expected = decoded_numbers(snapshot)
     states = by_name(wait_for_states(background, hass, temperature_known))
     compared = {}
@@ -252,9 +266,10 @@ def test_sensor_states_equal_the_decoded_values(
     assert states[TEMPERATURE_1]["attributes"]["unit_of_measurement"] == "°C"
 
 
-def test_relay_manual_mode_select_writes_the_controller(
-    background: Background, hass: RunningHass, entry: dict[str, Any], emulator: Emulator
+def choose_relay_1_mode(
+    background: Background, hass: RunningHass, emulator: Emulator, option: str, raw: int
 ) -> None:
+    """Choose ``option`` (``raw`` in the controller) from auto; wait until both show it."""
     # The controller's values are read over the bus a few seconds after the entry is set up.
     wait_for_states(
         background, hass, lambda states: states.get(RELAY_1_MODE, {}).get("state") == "auto"
@@ -265,17 +280,23 @@ def test_relay_manual_mode_select_writes_the_controller(
         hass.api.request(
             "POST",
             "/api/services/select/select_option",
-            json={"entity_id": RELAY_1_MODE, "option": "on"},
+            json={"entity_id": RELAY_1_MODE, "option": option},
         )
     )
 
     deadline = time.monotonic() + 30
-    while stored_value(background, emulator, RELAY_1_VALUE_ID) != 4:  # on
+    while stored_value(background, emulator, RELAY_1_VALUE_ID) != raw:
         assert time.monotonic() < deadline, "the controller did not get the new value"
         time.sleep(0.2)
     wait_for_states(
-        background, hass, lambda states: states[RELAY_1_MODE]["state"] == "on", timeout=30
+        background, hass, lambda states: states[RELAY_1_MODE]["state"] == option, timeout=30
     )
+
+
+def test_relay_manual_mode_select_writes_the_controller(
+    background: Background, hass: RunningHass, entry: dict[str, Any], emulator: Emulator
+) -> None:
+    choose_relay_1_mode(background, hass, emulator, "on", 4)
 
 
 def test_device_page_in_chromium(

@@ -12,18 +12,16 @@ again, with one log line each. Run with ``scripts/e2e``.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .test_homeassistant import (
-    RELAY_1_MODE,
-    RELAY_1_VALUE_ID,
     TEMPERATURE_1,
+    assert_sensor_states_equal_the_decoded_values,
+    assert_the_only_entry_is_loaded,
     by_name,
-    decoded_numbers,
-    stored_value,
+    choose_relay_1_mode,
     temperature_known,
     wait_for_states,
 )
@@ -65,8 +63,7 @@ def test_the_serial_step_adds_the_port(
 ) -> None:
     assert entry["type"] == "create_entry"
     assert entry["title"] == "DeltaSol MX via Serial port ttyVBUS"
-    entries = background.run(hass.api.entries())
-    assert [(item["title"], item["state"]) for item in entries] == [(entry["title"], "loaded")]
+    assert_the_only_entry_is_loaded(background, hass, entry)
 
 
 def test_sensor_states_over_the_port_equal_the_decoded_values(
@@ -75,39 +72,13 @@ def test_sensor_states_over_the_port_equal_the_decoded_values(
     entry: dict[str, Any],
     snapshot: tuple[Packet, ...],
 ) -> None:
-    expected = decoded_numbers(snapshot)
-    states = by_name(wait_for_states(background, hass, temperature_known))
-    compared = {
-        name: value
-        for name, value in expected.items()
-        if name in states and states[name]["entity_id"].startswith("sensor.")
-    }
-    assert len(compared) >= 40, compared
-    for name, value in compared.items():
-        assert float(states[name]["state"]) == pytest.approx(value), name
+    assert_sensor_states_equal_the_decoded_values(background, hass, snapshot)
 
 
 def test_relay_manual_mode_is_written_over_the_port(
     background: Background, hass: RunningHass, entry: dict[str, Any], emulator: Emulator
 ) -> None:
-    wait_for_states(
-        background, hass, lambda states: states.get(RELAY_1_MODE, {}).get("state") == "auto"
-    )
-    assert stored_value(background, emulator, RELAY_1_VALUE_ID) == 2  # auto
-    background.run(
-        hass.api.request(
-            "POST",
-            "/api/services/select/select_option",
-            json={"entity_id": RELAY_1_MODE, "option": "min"},
-        )
-    )
-    deadline = time.monotonic() + 30
-    while stored_value(background, emulator, RELAY_1_VALUE_ID) != 1:  # min
-        assert time.monotonic() < deadline, "the controller did not get the new value"
-        time.sleep(0.2)
-    wait_for_states(
-        background, hass, lambda states: states[RELAY_1_MODE]["state"] == "min", timeout=30
-    )
+    choose_relay_1_mode(background, hass, emulator, "min", 1)
 
 
 def test_the_entry_recovers_when_the_port_is_unplugged_and_plugged_in(

@@ -34,6 +34,36 @@ def _pseudo_terminals() -> bool:
     return True
 
 
+def no_port_path(kind: str, folder: Path) -> str:
+    """A path of ``kind`` that is no serial port (files made in ``folder``)."""
+    made = {
+        "directory": lambda path: path.mkdir(),
+        "fifo": os.mkfifo,
+        "regular-file": lambda path: path.write_bytes(b"\xaa\x10\x00"),
+        "dangling-symlink": lambda path: path.symlink_to(folder / "gone"),
+    }
+    if kind in made:
+        path = folder / kind
+        made[kind](path)
+        return str(path)
+    if kind == "symlink-loop":
+        (folder / "a").symlink_to(folder / "b")
+        (folder / "b").symlink_to(folder / "a")
+        return str(folder / "a")
+    if kind == "below-a-file":
+        (folder / "file").write_bytes(b"")
+        return str(folder / "file" / "ttyUSB0")
+    fixed = {
+        "dev-null": os.devnull,
+        "long-name": str(folder / ("x" * 256)),
+        "long-path": "/dev/" + "/".join(["d" * 200] * 25),  # more than PATH_MAX (4096)
+        "spaces-and-unicode": str(folder / "VBus Adapter ä ✓"),
+        "root": "/",
+        "nul-byte": "/dev/ttyUSB0\0",
+    }
+    return fixed[kind]
+
+
 #: Marks the tests that need a pseudo-terminal (the emulator's serial port). scripts/test gives
 #: itself one where it can (scripts/_venv.sh: venv_with_ptys); without, these tests skip.
 needs_pty = pytest.mark.skipif(

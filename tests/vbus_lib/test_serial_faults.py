@@ -16,7 +16,7 @@ import pytest
 from aiovbus.emulator import Emulator, Faults, StaticSource
 from aiovbus.errors import VBusConnectionError, VBusTimeoutError
 from aiovbus.session import Backoff, ConnectionConfig, SessionState, VBusSession, connect
-from tests.vbus_lib.fakes import FakeTime, needs_pty
+from tests.vbus_lib.fakes import FakeTime, needs_pty, no_port_path
 
 from .emulator.common import P1
 
@@ -27,35 +27,6 @@ BOUND = 30.0  # a safety bound for waits on a loaded machine, never a timing ass
 
 def open_fds() -> set[str]:
     return {path.name for path in Path("/proc/self/fd").iterdir()}
-
-
-def _path(kind: str, tmp_path: Path) -> str:
-    """A path of ``kind`` that is no serial port (made in ``tmp_path``)."""
-    if kind == "directory":
-        (tmp_path / "dir").mkdir()
-        return str(tmp_path / "dir")
-    if kind == "fifo":
-        os.mkfifo(tmp_path / "fifo")
-        return str(tmp_path / "fifo")
-    if kind == "dangling-symlink":
-        (tmp_path / "ttyUSB0").symlink_to(tmp_path / "gone")
-        return str(tmp_path / "ttyUSB0")
-    if kind == "symlink-loop":
-        (tmp_path / "a").symlink_to(tmp_path / "b")
-        (tmp_path / "b").symlink_to(tmp_path / "a")
-        return str(tmp_path / "a")
-    if kind == "below-a-file":
-        (tmp_path / "file").write_bytes(b"")
-        return str(tmp_path / "file" / "ttyUSB0")
-    if kind == "long-name":
-        return str(tmp_path / ("x" * 256))
-    if kind == "long-path":
-        return "/dev/" + "/".join(["d" * 200] * 25)  # more than PATH_MAX (4096)
-    if kind == "spaces-and-unicode":
-        return str(tmp_path / "VBus Adapter ä ✓")
-    if kind == "nul-byte":
-        return "/dev/ttyUSB0\0"
-    raise AssertionError(kind)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +45,7 @@ def _path(kind: str, tmp_path: Path) -> str:
 )
 async def test_a_path_that_is_no_serial_port(kind: str, reason: str, tmp_path: Path) -> None:
     """Each gives a VBusConnectionError that names the port and the reason, and leaks no fd."""
-    port = _path(kind, tmp_path)
+    port = no_port_path(kind, tmp_path)
     before = open_fds()
     with pytest.raises(VBusConnectionError) as caught:
         await connect(ConnectionConfig(serial_port=port))

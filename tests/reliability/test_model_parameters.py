@@ -617,19 +617,13 @@ def test_a_controller_that_never_offers_fails_the_queue_in_time(machine: EngineM
 NOISE = Datagram(0, 0x6651, 0x0500, 0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open finding: a late answer to an earlier write of 1003 is taken for the "
-    "acknowledgement of a later write of 1004 (not fixed yet; see the commit message)",
-)
 def test_a_late_answer_to_an_earlier_write_is_not_the_acknowledgement_of_a_later_one() -> None:
     """Found by the machine above in a CI run (library lane): its example, step by step.
 
-    Caller #4 asks to write 1004 to the value an earlier caller wrote 1003 to; the engine takes
-    an answer carrying 1003 for #4's acknowledgement and tells #4 the controller holds 1003.
-    Ignoring late answers to the values written before at that index did not fix it (tried, see
-    the commit message): the answer comes some other way. Strict: once fixed, this XPASSes and
-    the marker goes.
+    A write of 1003 got no answer in its bus session (the answers came late); in the next
+    session a write of 1004 to the same index took the late answer (1003) for its
+    acknowledgement, and its caller was told the controller holds 1003. A write now ignores
+    answers that carry a value sent there before and not answered.
     """
     state = EngineMachine()
     state.check()

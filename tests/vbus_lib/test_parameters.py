@@ -19,6 +19,8 @@ from aiovbus.emulator import (
 from aiovbus.parameters import (
     INBOX_LIMIT,
     MAX_OFFERERS,
+    MAX_UNANSWERED_INDICES,
+    MAX_UNANSWERED_VALUES,
     BusNotOfferedError,
     ChangesetChangedError,
     MemoryIndexCache,
@@ -512,3 +514,17 @@ async def test_a_bus_session_keeps_a_bounded_inbox(caplog: pytest.LogCaptureFixt
         )
     ]
     await engine.close()
+
+
+def test_unanswered_writes_are_remembered_within_their_bounds() -> None:
+    """What is kept so that late answers are recognised: the newest, at most so many."""
+    engine = ParameterEngine(FakeBus(), timing=FAKE_BUS)
+    for index in range(2 * MAX_UNANSWERED_INDICES):
+        for value in range(3 * MAX_UNANSWERED_VALUES):
+            engine._note_sent(0x7E11, index, value)
+    assert len(engine._unanswered) == MAX_UNANSWERED_INDICES
+    newest = range(MAX_UNANSWERED_INDICES, 2 * MAX_UNANSWERED_INDICES)
+    assert list(engine._unanswered) == [(0x7E11, index) for index in newest]
+    kept = 3 * MAX_UNANSWERED_VALUES % MAX_UNANSWERED_VALUES or MAX_UNANSWERED_VALUES
+    last = 3 * MAX_UNANSWERED_VALUES
+    assert all(values == set(range(last - kept, last)) for values in engine._unanswered.values())

@@ -71,6 +71,10 @@ MAX_OFFERERS: Final = 16
 #: answers (recorded system); beyond this the newest are dropped (counted). The marker of a lost
 #: connection always gets in.
 INBOX_LIMIT: Final = 64
+#: Writes sent and not answered, remembered so that their late answers are not taken for the
+#: acknowledgement of another value: values per value index, and value indices.
+MAX_UNANSWERED_VALUES: Final = 8
+MAX_UNANSWERED_INDICES: Final = 64
 
 
 class ParameterError(VBusError):
@@ -236,6 +240,10 @@ class ParameterEngine:
         self.timing = timing or Timing()
         self.cache: IndexCache = cache or MemoryIndexCache()
         self._queue: list[_Operation] = []
+        # Values sent to (controller, index) without an answer yet (none came, or the session
+        # ended first): a late answer carrying one of them must not be taken for the
+        # acknowledgement of a later write of another value there.
+        self._unanswered: dict[tuple[int, int], set[int]] = {}
         self._inbox: asyncio.Queue[Frame] | None = None
         self._offers: dict[int, asyncio.Event] = {}
         self._offer_times: dict[int, float] = {}
@@ -735,13 +743,19 @@ class ParameterEngine:
         if operation not in self._queue:
             return  # every caller gave up before it was sent
         index = operation.index or 0
+        others: set[int] = set()
+        if command == CMD_SET:
+            others = self._unanswered.get((controller, index), set()) - {value}
+            self._note_sent(controller, index, value)
         answer = await self._request(
             controller,
             Datagram(controller, self.address, command, index, value),
-            lambda d: d.command == CMD_ANSWER and d.param16 == index,
+            lambda d: d.command == CMD_ANSWER and d.param16 == index and d.param32 not in others,
             nack_index=index,
             operation=operation,
         )
+        if command == CMD_SET and answer is not None:  # answered (or refused): no late answer
+            self._unanswered.get((controller, index), set()).discard(value)
         if answer is None:
             self._fail(
                 operation,
@@ -761,6 +775,17 @@ class ParameterEngine:
                     answer.param32,
                 )
             self._finish(operation, ValueResult(index, answer.param32, changeset))
+
+    def _note_sent(self, controller: int, index: int, value: int) -> None:
+        """Remember ``value`` as sent to ``index`` and not answered yet (bounded, newest kept)."""
+        key = (controller, index)
+        values = self._unanswered.pop(key, set())
+        if len(values) >= MAX_UNANSWERED_VALUES:
+            values.clear()
+        values.add(value)
+        self._unanswered[key] = values  # the most recent last
+        while len(self._unanswered) > MAX_UNANSWERED_INDICES:
+            del self._unanswered[next(iter(self._unanswered))]
 
     async def _request(
         self,

@@ -9,12 +9,21 @@ import struct
 
 
 async def cancel_and_wait(task: asyncio.Task[object] | asyncio.Task[None] | None) -> None:
-    """Cancel ``task`` (if any) and wait until it has ended."""
+    """Cancel ``task`` (if any) and wait until it has ended.
+
+    The end of ``task`` by its cancellation is expected; a cancellation of the caller while it
+    waits is not swallowed with it, it goes on (else a session stopped at that moment would
+    carry on reconnecting, and whoever stopped it would wait for ever).
+    """
     if task is None:
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 def reset_connection(writer: asyncio.StreamWriter) -> None:

@@ -321,6 +321,11 @@ def _same_port(path: str, others: list[str]) -> bool:
     return any(path == other or resolved == os.path.realpath(other) for other in others)
 
 
+def _usb_identity(vid: int, pid: int, serial_number: str) -> str:
+    """What identifies a USB serial adapter in unique IDs, whichever port it is plugged into."""
+    return f"usb-{vid:04X}:{pid:04X}-{serial_number}"
+
+
 def _serial_data(path: str, port: SerialPortInfo | None) -> tuple[dict[str, Any], str]:
     """The entry data of a serial port, and the identity of the port for the unique ID.
 
@@ -335,7 +340,7 @@ def _serial_data(path: str, port: SerialPortInfo | None) -> tuple[dict[str, Any]
     if port is not None and port.product:
         data[CONF_PRODUCT] = port.product
     if port is not None and port.vid is not None and port.pid is not None and port.serial_number:
-        return data, f"usb-{port.vid:04X}:{port.pid:04X}-{port.serial_number}"
+        return data, _usb_identity(port.vid, port.pid, port.serial_number)
     return data, f"{CONNECTION_SERIAL}-{data[CONF_DEVICE]}"
 
 
@@ -669,8 +674,11 @@ class ResolVBusConfigFlow(ConfigFlow, domain=DOMAIN):
         port = await self.hass.async_add_executor_job(_serial_port, discovery_info.device, ports)
         self._data, self._device_id = _serial_data(discovery_info.device, port)
         if port is None and discovery_info.serial_number:  # not listed (yet): the USB identity
-            vid, pid = int(discovery_info.vid, 16), int(discovery_info.pid, 16)
-            self._device_id = f"usb-{vid:04X}:{pid:04X}-{discovery_info.serial_number}"
+            self._device_id = _usb_identity(
+                int(discovery_info.vid, 16),
+                int(discovery_info.pid, 16),
+                discovery_info.serial_number,
+            )
         await self.async_set_unique_id(f"{self._device_id}-0")
         self._abort_if_unique_id_configured(updates={CONF_DEVICE: self._data[CONF_DEVICE]})
         spec = await self.hass.async_add_executor_job(Specification.bundled)

@@ -115,6 +115,13 @@ async def mx(socket_enabled: None) -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
+async def mx_system(socket_enabled: None) -> AsyncIterator[Emulator]:
+    """The ``mx`` with its heat quantity meter: a controller device and one without settings."""
+    async with _dl2(mx_controller(), mx_heat_meter(), offer_interval=0.05) as device:
+        yield device
+
+
+@pytest.fixture
 async def serial_emulator(socket_enabled: None) -> AsyncIterator[Emulator]:
     """The ``emulator``'s packets, resent every :data:`SERIAL_RESEND` seconds."""
     async with _dl2(mx_controller(), mx_heat_meter(), interval=SERIAL_RESEND) as device:

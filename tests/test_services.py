@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
+import yaml
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import selector
 
 from custom_components.resol_vbus.const import CONF_ALLOW_ANY_VALUE, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, StoredValue
 from custom_components.resol_vbus.vbus.valueid import value_id_hash
 
 from .common import UNIQUE_ID, device, setup_values, withhold_offers
+
+SERVICES_YAML = Path(__file__).parents[1] / "custom_components" / DOMAIN / "services.yaml"
 
 
 async def call(hass: HomeAssistant, service: str, **data: object) -> dict:
@@ -40,6 +46,40 @@ async def test_device_target_and_index(hass: HomeAssistant, mx: Emulator) -> Non
     result = await call(hass, "get_value", device_id=controller.id, value_index=3591)
     assert result["value"] == mx.controller(1).store["Solar_Sp1_Tmax"].value
     assert result["scaled"] is None  # by index the catalog entry is not known
+
+
+def _offered_devices(hass: HomeAssistant, entry_id: str, selector: dict) -> set[str]:
+    """The devices of ``entry_id`` a device ``selector`` lists, as the frontend filters them."""
+    devices = {d.id for d in dr.async_entries_for_config_entry(dr.async_get(hass), entry_id)}
+    rules = selector.get("entity")
+    if rules is None:
+        return devices
+    return {
+        entity.device_id
+        for entity in er.async_get(hass).entities.values()
+        if entity.device_id in devices
+        and any(
+            entity.platform == rule["integration"] and entity.domain in rule["domain"]
+            for rule in rules
+        )
+    }
+
+
+async def test_the_action_offers_controllers_only(hass: HomeAssistant, mx_system: Emulator) -> None:
+    values = await setup_values(hass, mx_system)
+    entry_id = values.config_entry.entry_id
+    controller = device(hass, entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E11"))
+    heat_meter = device(hass, entry_id, (DOMAIN, f"{UNIQUE_ID}_00_7E31"))
+    described = yaml.safe_load(SERVICES_YAML.read_text())
+    for service in ("get_value", "set_value"):
+        field = described[service]["fields"]["device_id"]
+        selector.validate_selector(field["selector"])  # as Home Assistant loads services.yaml
+        device_selector = field["selector"]["device"]
+        assert device_selector["integration"] == DOMAIN
+        offered = _offered_devices(hass, entry_id, device_selector)
+        assert offered == {controller.id}, service
+    # The heat quantity meter is a device of the entry like the controller, but has no settings.
+    assert heat_meter.config_entries == controller.config_entries
 
 
 async def test_writes_outside_the_catalog_need_the_option(

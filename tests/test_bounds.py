@@ -8,9 +8,12 @@ coordinator of an entry set up against the emulator, twice each, more than a bou
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
@@ -30,12 +33,14 @@ from custom_components.resol_vbus.coordinator import (
     PacketKey,
 )
 from custom_components.resol_vbus.diagnostics import async_get_config_entry_diagnostics
-from custom_components.resol_vbus.vbus.protocol import Packet
+from custom_components.resol_vbus.vbus.parameters import MAX_OFFERERS, EngineLimit
+from custom_components.resol_vbus.vbus.protocol import BROADCAST, CMD_OFFER, Datagram, Packet
 from custom_components.resol_vbus.vbus.specification import PacketTemplate, Specification
 
 from .common import UNIQUE_ID, mx_controller
 
 SPEC = Specification.bundled()
+TRANSLATIONS = Path(__file__).parents[1] / "custom_components" / DOMAIN / "translations"
 TEMPERATURE = f"{UNIQUE_ID}_00_0010_7E11_10_0100_000_2_0"
 # What init_integration knows: the MX controller (62 fields) and its HQM #1 (9 fields).
 KNOWN_KINDS = 2
@@ -289,5 +294,52 @@ async def test_unknown_kinds_are_kept_up_to_their_bound(
     diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
     assert [u["id"] for u in diagnostics["unknown_packets"]] == sorted(k.packet_id for k in kept)
     await assert_still_updates(hass, init_integration)
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    assert our_issues(hass) == []
+
+
+async def test_bus_offers_from_too_many_addresses_raise_an_issue_until_reload(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The engine's bound on offering addresses: its one warning, and a repair issue."""
+    engine = init_integration.runtime_data.values.engine
+    room = MAX_OFFERERS - len(engine._offers)  # the controller may have offered already
+    for source in range(0x1000, 0x1000 + 3 * MAX_OFFERERS):  # forged offers, twice each
+        engine._handle_frame(Datagram(BROADCAST, source, CMD_OFFER))
+        engine._handle_frame(Datagram(BROADCAST, source, CMD_OFFER))
+    await hass.async_block_till_done()
+    assert engine.ignored_offers == 2 * (3 * MAX_OFFERERS - room)
+    assert len(warnings(caplog)) == 1
+    assert our_issues(hass) == [
+        (
+            f"too_many_offerers_{init_integration.entry_id}",
+            "too_many_offerers",
+            {"entry": init_integration.title, "limit": str(MAX_OFFERERS)},
+        )
+    ]
+    diagnostics = await async_get_config_entry_diagnostics(hass, init_integration)
+    assert diagnostics["parameter_engine"]["ignored_offers"] == engine.ignored_offers
+    await assert_still_updates(hass, init_integration)
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert our_issues(hass) == []
+
+
+@pytest.mark.parametrize("limit", EngineLimit)
+async def test_each_engine_bound_has_an_issue_the_user_can_read(
+    hass: HomeAssistant, init_integration: MockConfigEntry, limit: EngineLimit
+) -> None:
+    init_integration.runtime_data.values._limit_reached(limit)
+    issue_id = f"too_many_{limit}_{init_integration.entry_id}"
+    placeholders = {"entry": init_integration.title, "limit": str(limit.limit)}
+    assert our_issues(hass) == [(issue_id, f"too_many_{limit}", placeholders)]
+    for language in ("en", "de"):
+        texts = json.loads((TRANSLATIONS / f"{language}.json").read_text())["issues"]
+        assert set(re.findall(r"{(\w+)}", texts[f"too_many_{limit}"]["description"])) == {
+            "entry",
+            "limit",
+        }
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     assert our_issues(hass) == []

@@ -83,6 +83,7 @@ from .vbus.blocktype import is_block_packet
 from .vbus.catalog import CatalogError, ControllerCatalog, catalog_for, catalogs
 from .vbus.errors import AuthenticationError, VBusError
 from .vbus.parameters import (
+    EngineLimit,
     NoAnswerError,
     NotSentError,
     ParameterEngine,
@@ -803,6 +804,21 @@ class ValuesManager:
         self.entry.async_on_unload(coordinator.async_add_packet_callback(self._packet_seen))
         self.entry.async_on_unload(coordinator.session.add_state_listener(self._session_state))
         self.entry.async_on_unload(self.engine.add_changeset_listener(self._changeset_read))
+        self.entry.async_on_unload(self.engine.add_limit_listener(self._limit_reached))
+
+    @callback
+    def _limit_reached(self, limit: EngineLimit) -> None:
+        """The bus made the engine reach a bound (it warned once): a repair issue until unload."""
+        _async_create_entry_issue(
+            self.hass,
+            self.entry,
+            self._issue_id(limit),
+            translation_key=f"too_many_{limit.value}",
+            placeholders={"entry": self.entry.title, "limit": str(limit.limit)},
+        )
+
+    def _issue_id(self, limit: EngineLimit) -> str:
+        return f"too_many_{limit.value}_{self.entry.entry_id}"
 
     @callback
     def _session_state(self, state: SessionState, _reason: BaseException | None) -> None:
@@ -838,8 +854,10 @@ class ValuesManager:
             values.async_invalidate()
 
     async def async_shutdown(self) -> None:
-        """Fail what is still queued and release the bus."""
+        """Fail what is still queued and release the bus; a reload starts counting afresh."""
         await self.engine.close()
+        for limit in EngineLimit:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(limit))
 
     async def async_forget(self, address: int) -> None:
         """The user removed the controller at ``address``: stop reading its values."""

@@ -23,6 +23,7 @@ from aiovbus.parameters import (
     MAX_UNANSWERED_VALUES,
     BusNotOfferedError,
     ChangesetChangedError,
+    EngineLimit,
     MemoryIndexCache,
     ParameterEngine,
     SessionAbortedError,
@@ -467,6 +468,8 @@ async def test_offers_are_tracked_for_a_bounded_number_of_addresses(
 ) -> None:
     bus = FakeBus()
     engine = ParameterEngine(bus, timing=FAKE_BUS)
+    reached: list[EngineLimit] = []
+    engine.add_limit_listener(reached.append)
     offerers = range(0x1000, 0x1000 + 2 * MAX_OFFERERS)
     for _ in range(2):
         for source in offerers:
@@ -485,6 +488,8 @@ async def test_offers_are_tracked_for_a_bounded_number_of_addresses(
     assert await changeset_on_offer(bus, engine) == ValueResult(0, CHANGESET, CHANGESET)
     assert engine.ignored_offers == 2 * MAX_OFFERERS
     assert len(warnings(caplog)) == 1
+    assert reached == [EngineLimit.OFFERERS]  # once, like the warning
+    assert EngineLimit.OFFERERS.limit == MAX_OFFERERS
     await engine.close()
 
 
@@ -492,6 +497,8 @@ async def test_a_bus_session_keeps_a_bounded_inbox(caplog: pytest.LogCaptureFixt
     """Only the held controller's frames wait for the session, at most INBOX_LIMIT of them."""
     bus = FakeBus()
     engine = ParameterEngine(bus, timing=FAKE_BUS)
+    reached: list[EngineLimit] = []
+    stop_listening = engine.add_limit_listener(reached.append)
     waiting: list[int] = []
 
     def flood() -> None:
@@ -513,6 +520,10 @@ async def test_a_bus_session_keeps_a_bounded_inbox(caplog: pytest.LogCaptureFixt
             "further ones (a faulty or foreign device sending with its address?)"
         )
     ]
+    assert reached == [EngineLimit.BUS_SESSION_FRAMES]
+    assert EngineLimit.BUS_SESSION_FRAMES.limit == INBOX_LIMIT
+    stop_listening()
+    assert engine._limit_listeners == []
     await engine.close()
 
 

@@ -77,6 +77,18 @@ MAX_UNANSWERED_VALUES: Final = 8
 MAX_UNANSWERED_INDICES: Final = 64
 
 
+class EngineLimit(StrEnum):
+    """A bound on what the bus feeds the engine (:meth:`ParameterEngine.add_limit_listener`)."""
+
+    OFFERERS = "offerers"  # MAX_OFFERERS
+    BUS_SESSION_FRAMES = "bus_session_frames"  # INBOX_LIMIT
+
+    @property
+    def limit(self) -> int:
+        """The bound."""
+        return MAX_OFFERERS if self is EngineLimit.OFFERERS else INBOX_LIMIT
+
+
 class ParameterError(VBusError):
     """A parameter operation failed."""
 
@@ -257,6 +269,7 @@ class ParameterEngine:
         self._closed = False
         self.last_changeset: dict[int, int] = {}
         self._changeset_listeners: list[Callable[[int, int | None, int], None]] = []
+        self._limit_listeners: list[Callable[[EngineLimit], None]] = []
         self._unsubscribe = [
             bus.subscribe(self._handle_frame),
             bus.add_state_listener(self._handle_state),
@@ -310,6 +323,19 @@ class ParameterEngine:
         """
         self._changeset_listeners.append(listener)
         return lambda: self._changeset_listeners.remove(listener)
+
+    def add_limit_listener(self, listener: Callable[[EngineLimit], None]) -> Callable[[], None]:
+        """Call ``listener(limit)`` the first time the bus makes the engine reach ``limit``.
+
+        The engine logs one warning then and counts what it ignores (:attr:`ignored_offers`,
+        :attr:`dropped_frames`); the listener can tell the user, who can look for the device.
+        """
+        self._limit_listeners.append(listener)
+        return lambda: self._limit_listeners.remove(listener)
+
+    def _limit_reached(self, limit: EngineLimit) -> None:
+        for listener in list(self._limit_listeners):
+            listener(limit)
 
     async def close(self) -> None:
         """Fail everything pending and stop; the bus is released if held."""
@@ -475,6 +501,7 @@ class ParameterEngine:
                     INBOX_LIMIT,
                     frame.source,
                 )
+                self._limit_reached(EngineLimit.BUS_SESSION_FRAMES)
             self.dropped_frames += 1
 
     def _track_offer(self, source: int) -> None:
@@ -486,6 +513,7 @@ class ParameterEngine:
                     MAX_OFFERERS,
                     source,
                 )
+                self._limit_reached(EngineLimit.OFFERERS)
             self.ignored_offers += 1
             return
         self._offer_times[source] = asyncio.get_running_loop().time()

@@ -6,6 +6,7 @@ tests/conftest.py brings them in where the harness is installed; the library lan
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterator
 from unittest.mock import patch
@@ -19,7 +20,7 @@ from custom_components.resol_vbus import config_flow
 from custom_components.resol_vbus.const import DOMAIN
 from custom_components.resol_vbus.vbus.emulator import Emulator, Personality, StaticSource
 from custom_components.resol_vbus.vbus.protocol import Packet
-from custom_components.resol_vbus.vbus.session import Backoff
+from custom_components.resol_vbus.vbus.session import Backoff, ConnectionConfig
 
 from .common import UNIQUE_ID, entry_data, mx_controller, mx_heat_meter, wait_for_packets
 
@@ -79,6 +80,21 @@ def fast_reconnect() -> Iterator[None]:
     with patch(
         "custom_components.resol_vbus.vbus.session.Backoff",
         return_value=Backoff(initial=0.01, maximum=0.02),
+    ):
+        yield
+
+
+#: The deadline of each handshake step in tests where a device falls silent (10 s for real):
+#: short, so that they end soon, but long enough for a healthy reply on a loaded machine.
+SHORT_REPLY = 1.5
+
+
+@pytest.fixture
+def short_replies() -> Iterator[None]:
+    """Every connection of the integration waits :data:`SHORT_REPLY` seconds for each reply."""
+    with patch(
+        "custom_components.resol_vbus.coordinator.ConnectionConfig",
+        functools.partial(ConnectionConfig, reply_timeout=SHORT_REPLY),
     ):
         yield
 

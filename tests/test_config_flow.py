@@ -528,17 +528,20 @@ async def test_unexpected_error_is_logged_and_reported(
     assert str(record.exc_info[1]) == "a bug"
 
 
-@pytest.mark.parametrize("failure", [Failure.RESET, Failure.EOF, Failure.GARBAGE])
+@pytest.mark.parametrize("failure", list(Failure))
 @pytest.mark.parametrize("step", HANDSHAKE_STEPS)
 async def test_every_network_failure_shows_cannot_connect(
     hass: HomeAssistant,
     start_emulator: StartEmulator,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    short_replies: None,
     step: Step,
     failure: Failure,
 ) -> None:
-    """A reset, an early close or garbage at any step of either probe: "cannot connect".
+    """Any failure at any step of either probe: "cannot connect".
+
+    A reset, an early close, silence, garbage or a flood of line breaks.
 
     Nothing is logged as an error, and once the network behaves, the same form goes on.
     """

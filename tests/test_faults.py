@@ -275,6 +275,8 @@ async def test_firmware_update_between_lookup_and_write(
 # -- network failures at every step (fault-injecting proxy in front of the emulator) ------------
 
 NETWORK_FAILURES = (Failure.RESET, Failure.EOF, Failure.GARBAGE)
+#: Failures that end only when the step's deadline passes (short_replies shortens it).
+TIMED_OUT = (Failure.SILENCE, Failure.FLOOD)
 SESSION_STEPS = (Step.GREETING, Step.CONNECT, Step.PASS, Step.CHANNEL, Step.DATA)
 
 
@@ -303,12 +305,13 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
 
 
-@pytest.mark.parametrize("failure", NETWORK_FAILURES)
+@pytest.mark.parametrize("failure", NETWORK_FAILURES + TIMED_OUT)
 @pytest.mark.parametrize("step", SESSION_STEPS)
 async def test_a_failure_at_setup_is_retried_until_it_passes(
     hass: HomeAssistant,
     vbusnet_proxy: FaultProxy,
     fast_reconnect: None,
+    short_replies: None,
     caplog: pytest.LogCaptureFixture,
     step: Step,
     failure: Failure,
@@ -348,11 +351,12 @@ async def test_a_lasting_failure_at_setup_asks_to_retry(
     assert all(r.exc_info is None for r in caplog.records if r.levelno >= logging.INFO)
 
 
-@pytest.mark.parametrize("failure", NETWORK_FAILURES)
+@pytest.mark.parametrize("failure", NETWORK_FAILURES + TIMED_OUT)
 async def test_entities_recover_by_themselves_after_failed_reconnects(
     hass: HomeAssistant,
     vbusnet_proxy: FaultProxy,
     fast_reconnect: None,
+    short_replies: None,
     caplog: pytest.LogCaptureFixture,
     failure: Failure,
 ) -> None:

@@ -184,3 +184,18 @@ async def test_parameter_timeout_covers_the_wait_for_the_bus(
         assert emulator.controller(1).store.writes == []
     assert code == 1
     assert capsys.readouterr().err == f"vbus {command}: {message}\n"
+
+
+@pytest.mark.parametrize("command", ["get-value", "set-value"])
+async def test_parameter_timeout_covers_connecting(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A device that accepts the connection and never greets: the command ends after --timeout."""
+    async with ScriptedDevice(greeting=b"") as device:
+        value = ("--value", "1") if command == "set-value" else ()
+        code = await run_main(
+            command, "--host", "127.0.0.1", "--port", str(device.port),
+            "--value-index", "1", *value, "--timeout", "0.3",
+        )  # fmt: skip
+    assert code == 1
+    assert capsys.readouterr().err == f"vbus {command}: no connection within 0.3 s\n"

@@ -32,6 +32,7 @@ from aiovbus.session import (
     SessionState,
     VBusSession,
     connect,
+    is_configuration_error,
     probe,
 )
 
@@ -350,17 +351,49 @@ async def test_session_delivers_frames_and_reconnects() -> None:
     assert session.state == SessionState.STOPPED
 
 
-async def test_authentication_failure_is_not_retried() -> None:
+REJECTIONS = {
+    "rejected": b"-ERROR: Rejected\r\n",
+    "unknown": b'-ERROR: "Error: Unknown command"\r\n',
+}
+
+
+@pytest.mark.parametrize("reply", REJECTIONS.values(), ids=REJECTIONS)
+@pytest.mark.parametrize(
+    ("step", "stops"),
+    [("GREETING", False), ("CONNECT", True), ("PASS", True), ("CHANNEL", True), ("DATA", False)],
+)
+async def test_only_a_rejected_configuration_stops_the_session(
+    step: str, *, stops: bool, reply: bytes
+) -> None:
+    """A ``-`` reply to PASS, CONNECT or CHANNEL stops it, whatever its text; any other retries.
+
+    "Unknown command" in answer to DATA or as the greeting used to stop it like a wrong password.
+    """
     fake = FakeTime()
-    async with ScriptedDevice(replies={"PASS": b"-ERROR: Password rejected\r\n"}) as device:
-        session = VBusSession(config(device), clock=fake.clock, sleep=fake.sleep)
+    replies = {"CONNECT": OK, "PASS": OK, "CHANNEL": OK, "DATA": OK, step: reply}
+    greeting = reply if step == "GREETING" else b"+HELLO\r\n"
+    async with ScriptedDevice(replies=replies, greeting=greeting) as device:
+        settings = config(device, via_tag="tag", channel=1)
+        session = VBusSession(settings, clock=fake.clock, sleep=fake.sleep, rng=lambda: 0.5)
         session.start()
-        with pytest.raises(AuthenticationError):
-            await session.wait_connected()
-        assert session.state == SessionState.FAILED
-        assert fake.sleeps == []
-        assert device.connections == 1
+        if stops:
+            with pytest.raises(HandshakeError):
+                await session.wait_connected()
+            assert session.state == SessionState.FAILED
+            assert fake.sleeps == []
+            assert device.connections == 1
+        else:
+            assert await fake.next_sleep(1) == 1
+            fake.advance(1)
+            assert await fake.next_sleep(2) == 2  # tried again, and backing off
+            assert session.state == SessionState.DISCONNECTED
+            assert device.connections == 2
+        error = session.last_error
         await session.stop()
+    assert isinstance(error, HandshakeError)
+    assert error.step == step
+    assert is_configuration_error(error) is stops
+    assert isinstance(error, UnknownCommandError) is (reply == REJECTIONS["unknown"])
 
 
 async def test_watchdog_treats_a_silent_link_as_dead() -> None:

@@ -10,7 +10,8 @@ bus without any handshake; it is opened with ``serialx``, the library Home Assis
 :class:`VBusSession` keeps a connection alive for as long as it runs: reconnects with capped
 exponential backoff and jitter, treats a silent link as dead (watchdog), delivers frames to
 subscribers and reports state changes once each, so a front end can log "lost"/"back" once.
-Configuration errors (password, via tag, channel) stop it instead of retrying.
+Rejections of the configuration (a ``-`` reply to PASS, CONNECT or CHANNEL) stop it instead of
+retrying; every other failure is retried.
 
 :func:`probe` is the one-shot check a configuration dialog runs.
 
@@ -86,13 +87,18 @@ _STEP_ERRORS: Final[dict[str, type[HandshakeError]]] = {
     Step.DATA: DataModeRejectedError,
 }
 
-#: Errors that retrying cannot fix: the configuration has to change.
-CONFIGURATION_ERRORS: Final = (
-    AuthenticationError,
-    ViaTagRejectedError,
-    ChannelNotAvailableError,
-    UnknownCommandError,
-)
+#: The steps whose ``-`` reply retrying cannot fix: the password, the via tag or the channel
+#: has to change. A ``-`` reply to anything else (the greeting, DATA) is retried like a lost link.
+CONFIGURATION_STEPS: Final = frozenset({Step.CONNECT, Step.PASS, Step.CHANNEL})
+
+
+def is_configuration_error(err: BaseException) -> bool:
+    """Whether ``err`` rejects the configuration (a ``-`` reply to PASS, CONNECT or CHANNEL).
+
+    Decided by the step, not by the reply's text: "unknown command" in answer to CONNECT (a via
+    tag sent to a VBus/LAN) or CHANNEL (a channel for a DL2) is one, in answer to DATA it is not.
+    """
+    return isinstance(err, HandshakeError) and err.step in CONFIGURATION_STEPS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -778,11 +784,11 @@ class VBusSession:
         while True:
             try:
                 connection = await connect(self.config, clock=self._clock)
-            except CONFIGURATION_ERRORS as err:
-                _LOGGER.debug("Not retrying: %s", err)
-                self._set_state(SessionState.FAILED, err)
-                return
             except VBusError as err:
+                if is_configuration_error(err):
+                    _LOGGER.debug("Not retrying: %s", err)
+                    self._set_state(SessionState.FAILED, err)
+                    return
                 self._set_state(SessionState.DISCONNECTED, err)
                 await self._sleep(self.backoff.delay(attempt, self._rng))
                 attempt += 1

@@ -3,8 +3,9 @@
 The proxy forwards both directions untouched and follows the conversation: which handshake
 command the client sent last, and when data mode began. At one :class:`Step` of a connection it
 replaces what the device sends with one :class:`Failure` (a reset, an end of stream, silence,
-garbage or a flood), for the first ``times`` connections; later connections pass through, so a
-client that retries gets through. It knows nothing of the client's code: it sees only bytes.
+garbage, a garbled line or a flood), for the first ``times`` connections; later connections
+pass through, so a client that retries gets through. It knows nothing of the client's code: it
+sees only bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from aiovbus.aio import reset_connection
 
 #: Binary junk without CR, LF or SYNC (0xAA): no line break, no frame.
 GARBAGE: Final = bytes(b for b in range(256) if b not in (0x0A, 0x0D, 0xAA)) * 64
+#: A line that starts with none of ``+``, ``-`` and ``*``: a rejection that lost its first byte.
+GARBLED_LINE: Final = b'ERROR: "Error: Password rejected"\r\n'
 FLOOD_SIZE: Final = 1 << 20
 
 
@@ -52,6 +55,7 @@ class Failure(StrEnum):
     EOF = "eof"  # a clean close (FIN) in the middle of the conversation
     SILENCE = "silence"  # nothing more; the connection stays open
     GARBAGE = "garbage"  # binary junk without line breaks or frames, then silence
+    LINE = "line"  # GARBLED_LINE (no reply a client can parse), then silence
     FLOOD = "flood"  # 1 MiB of line breaks (handshake) or SYNC bytes (data mode), then silence
 
 
@@ -211,6 +215,8 @@ class _Link:
                 writer.close()
             case Failure.GARBAGE:
                 writer.write(GARBAGE)
+            case Failure.LINE:
+                writer.write(GARBLED_LINE)
             case Failure.FLOOD:
                 writer.write(
                     (b"\r\n" if self.step in HANDSHAKE_STEPS else b"\xaa") * (FLOOD_SIZE // 2)

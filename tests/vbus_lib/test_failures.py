@@ -2,9 +2,10 @@
 
 A fault-injecting proxy (:mod:`.faultproxy`) sits between the client and the emulator and
 replaces, at one step of one connection, what the device sends with a reset, an end of stream,
-silence, garbage or a flood. Whatever the step and the failure: ``connect()`` raises the
-library's :class:`VBusConnectionError` (never an ``OSError``, never a configuration error), and
-a :class:`VBusSession` reports the loss once, reconnects by itself and delivers frames again.
+silence, garbage, a garbled line or a flood. Whatever the step and the failure: ``connect()``
+raises the library's :class:`VBusConnectionError` (never an ``OSError``, never a configuration
+error), and a :class:`VBusSession` reports the loss once, reconnects by itself and delivers
+frames again.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def expected_error(step: Step, failure: Failure) -> type[VBusConnectionError]:
         return VBusConnectionError
     if failure == Failure.GARBAGE and step in HANDSHAKE_STEPS:
         return UnexpectedReplyError  # 4 KiB without a line break
-    return VBusTimeoutError  # silence: the step's deadline, or the watchdog in data mode
+    # Silence, and a garbled line (no rejection: skipped): the step's deadline, or the watchdog.
+    return VBusTimeoutError
 
 
 @asynccontextmanager

@@ -37,6 +37,7 @@ from aiovbus.session import (
 )
 
 from .fakes import FakeTime, ScriptedDevice, free_port
+from .faultproxy import GARBLED_LINE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -106,6 +107,27 @@ async def test_each_rejection_is_a_typed_error(
         assert excinfo.value.step == step
         assert excinfo.value.reply == "-ERROR: Rejected"
         assert device.lines[-1] == "QUIT"
+
+
+@pytest.mark.parametrize("step", ["GREETING", "CONNECT", "PASS", "CHANNEL", "DATA"])
+async def test_an_unparseable_line_is_no_rejection(step: str) -> None:
+    """Finding 15: a line that starts with none of ``+``, ``-`` and ``*`` is skipped.
+
+    Only an explicit ``-`` line rejects a command. A garbled one (here a rejection that lost its
+    first byte) used to be taken for one, so a garbled reply to PASS stopped the retries like a
+    wrong password; the ``+`` line after it is the answer. (Alone, it ends in the step's
+    timeout, retried: ``Failure.LINE`` in ``test_failures.py``.)
+    """
+    replies = {"CONNECT": OK, "PASS": OK, "CHANNEL": OK, "DATA": OK}
+    greeting = b"+HELLO\r\n"
+    if step == "GREETING":
+        greeting = GARBLED_LINE + greeting
+    else:
+        replies[step] = GARBLED_LINE + OK
+    async with ScriptedDevice(replies=replies, greeting=greeting) as device:
+        connection = await connect(config(device, via_tag="tag", channel=1))
+        await connection.close()
+    assert device.lines == ["CONNECT tag", "PASS vbus", "CHANNEL 1", "DATA"]
 
 
 async def test_connect_to_a_vbus_lan_is_an_unknown_command() -> None:

@@ -37,7 +37,15 @@ from aiovbus.session import (
     connect,
 )
 
-from .faultproxy import GARBAGE, HANDSHAKE_STEPS, Failure, FaultProxy, Step
+from .faultproxy import (
+    GARBAGE,
+    HANDSHAKE_STEPS,
+    TRANSPORT_ERRORS,
+    Failure,
+    FaultProxy,
+    Step,
+    client_streams,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -54,8 +62,8 @@ FAILURES = list(Failure)
 
 def expected_error(step: Step, failure: Failure) -> type[VBusConnectionError]:
     """The exact error type ``failure`` at ``step`` must become."""
-    if failure in (Failure.RESET, Failure.EOF):
-        return VBusConnectionError
+    if failure in (Failure.RESET, Failure.EOF, *TRANSPORT_ERRORS):
+        return VBusConnectionError  # ETIMEDOUT too: the socket's, not a deadline of the client's
     if failure == Failure.GARBAGE and step in HANDSHAKE_STEPS:
         return UnexpectedReplyError  # 4 KiB without a line break
     # Silence, and a garbled line (no rejection: skipped): the step's deadline, or the watchdog.
@@ -65,23 +73,24 @@ def expected_error(step: Step, failure: Failure) -> type[VBusConnectionError]:
 @asynccontextmanager
 async def vbusnet() -> AsyncIterator[tuple[Emulator, FaultProxy, ConnectionConfig]]:
     """VBus.net (every handshake command) behind the proxy: channel 1 sends PACKET once."""
-    async with (
-        Emulator(
-            personality=Personality.VBUSNET,
-            channels={1: StaticSource(PACKET)},
-            offer_interval=None,
-        ) as emulator,
-        FaultProxy(emulator.port) as proxy,
-    ):
-        config = ConnectionConfig(
-            host="127.0.0.1",
-            port=proxy.port,
-            password="vbus",
-            via_tag="mylogger",
-            channel=1,
-            reply_timeout=REPLY_TIMEOUT,
-        )
-        yield emulator, proxy, config
+    with client_streams() as clients:
+        async with (
+            Emulator(
+                personality=Personality.VBUSNET,
+                channels={1: StaticSource(PACKET)},
+                offer_interval=None,
+            ) as emulator,
+            FaultProxy(emulator.port, clients) as proxy,
+        ):
+            config = ConnectionConfig(
+                host="127.0.0.1",
+                port=proxy.port,
+                password="vbus",
+                via_tag="mylogger",
+                channel=1,
+                reply_timeout=REPLY_TIMEOUT,
+            )
+            yield emulator, proxy, config
 
 
 @pytest.mark.parametrize("failure", FAILURES)
@@ -95,6 +104,12 @@ async def test_connect_turns_every_failure_into_a_connection_error(
             await connect(config, list_channels=True)
         assert type(excinfo.value) is expected_error(step, failure)
         assert f"({step})" in str(excinfo.value)
+        if failure in TRANSPORT_ERRORS:
+            cause = excinfo.value.__cause__
+            assert isinstance(cause, OSError)
+            assert str(excinfo.value) == (
+                f"The connection broke during the handshake ({step}): {cause.strerror}"
+            )
         assert proxy.injected == 1
         # The next connection passes: nothing was left in a broken state.
         connection = await connect(config, list_channels=True)
@@ -131,8 +146,16 @@ async def test_the_session_outlives_every_failure_at_every_step(
 ) -> None:
     """The session never sends CHANNELLIST (only the probe does); every other step is here."""
     async with vbusnet() as (_emulator, proxy, config):
-        proxy.arm(step, failure)
         session = recovering_session(config)
+        if step == Step.STREAM and failure in TRANSPORT_ERRORS:
+            # Only the client knows when it is in data mode: its transport fails at a frame.
+            def fail_at_first_frame(_frame: Frame) -> None:
+                unsubscribe()
+                proxy.fail_all(TRANSPORT_ERRORS[failure]())
+
+            unsubscribe = session.subscribe(fail_at_first_frame)
+        else:
+            proxy.arm(step, failure)
         states: list[tuple[SessionState, BaseException | None]] = []
         session.add_state_listener(lambda state, reason: states.append((state, reason)))
         frames = asyncio.ensure_future(frames_after_loss(session))
@@ -144,6 +167,11 @@ async def test_the_session_outlives_every_failure_at_every_step(
         lost = [reason for state, reason in states if state == SessionState.DISCONNECTED]
         assert len(lost) == 1
         assert type(lost[0]) is expected_error(step, failure)
+        if failure in TRANSPORT_ERRORS:
+            cause = lost[0].__cause__
+            assert isinstance(cause, OSError)
+            during = "" if step in (Step.STREAM, Step.SEND) else f" during the handshake ({step})"
+            assert str(lost[0]) == f"The connection broke{during}: {cause.strerror}"
         assert session.state == SessionState.CONNECTED
         assert session._task is not None
         assert not session._task.done()

@@ -205,13 +205,15 @@ class _Lines:
             self._buffer += await self._read(step, deadline)
 
     async def _read(self, step: Step, deadline: float) -> bytes:
+        timeout = asyncio.timeout_at(deadline)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with timeout:
                 chunk = await self.reader.read(READ_SIZE)
-        except TimeoutError as err:
-            msg = f"The device did not answer within {self._config.reply_timeout:g} s ({step})"
-            raise VBusTimeoutError(msg) from err
-        except OSError as err:  # reset, broken pipe, TLS failure ...
+        except OSError as err:  # reset, broken pipe, TLS failure, the step's deadline ...
+            # The deadline's TimeoutError, not the socket's own (ETIMEDOUT is a TimeoutError too).
+            if timeout.expired():
+                msg = f"The device did not answer within {self._config.reply_timeout:g} s ({step})"
+                raise VBusTimeoutError(msg) from err
             msg = f"The connection broke during the handshake ({step}): {_reason(err)}"
             raise VBusConnectionError(msg) from err
         if not chunk:

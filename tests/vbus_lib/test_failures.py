@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import ssl
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from unittest.mock import Mock
 
 import pytest
 
@@ -48,7 +50,7 @@ from .faultproxy import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -120,11 +122,11 @@ async def test_connect_turns_every_failure_into_a_connection_error(
         await connection.close()
 
 
-def recovering_session(config: ConnectionConfig) -> VBusSession:
+def recovering_session(config: ConnectionConfig, watchdog: float = WATCHDOG) -> VBusSession:
     return VBusSession(
         config,
         backoff=Backoff(initial=0.01, maximum=0.02),
-        watchdog_timeout=WATCHDOG,
+        watchdog_timeout=watchdog,
         healthy_after=1e9,
     )
 
@@ -175,6 +177,51 @@ async def test_the_session_outlives_every_failure_at_every_step(
         assert session.state == SessionState.CONNECTED
         assert session._task is not None
         assert not session._task.done()
+        await session.stop()
+
+
+SEND_ERRORS = {
+    "reset": lambda: ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET)),
+    "epipe": TRANSPORT_ERRORS[Failure.PIPE],
+    "tls": TRANSPORT_ERRORS[Failure.TLS],
+}
+
+
+@pytest.mark.parametrize("where", ["transport", "write"])
+@pytest.mark.parametrize("make_error", SEND_ERRORS.values(), ids=SEND_ERRORS)
+async def test_a_failing_send_is_a_connection_error_and_the_session_reconnects(
+    make_error: Callable[[], OSError], where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sending a datagram fails: ``send()`` raises the library's error, the session reconnects.
+
+    ``transport``: the socket (or TLS) failed, and asyncio reports it as it does: the drain after
+    the write raises. ``write``: the stream's write raises at once (as a serial library's may)
+    while reads still work: the connection is dropped all the same, and the loss is reported
+    with the send's error. No watchdog helps here: it would wait for ever.
+    """
+    async with vbusnet() as (_emulator, proxy, config):
+        session = recovering_session(config, watchdog=1e9)
+        lost: list[BaseException | None] = []
+        session.add_state_listener(
+            lambda state, reason: state == SessionState.DISCONNECTED and lost.append(reason)
+        )
+        frames = asyncio.ensure_future(frames_after_loss(session))
+        session.start()
+        await session.wait_connected()
+        error = make_error()
+        if where == "transport":
+            proxy.fail_all(error)
+        else:
+            for _reader, writer in proxy.client_connections():
+                monkeypatch.setattr(writer, "write", Mock(side_effect=error))
+        with pytest.raises(VBusConnectionError) as excinfo:
+            await session.send(RELEASE)
+        assert type(excinfo.value) is VBusConnectionError
+        assert excinfo.value.__cause__ is error
+        assert str(excinfo.value) == f"The connection broke while sending: {error.strerror}"
+        assert await frames == [Packet(0x0010, 0x7E11, 0x0100, PACKET.frame_data, channel=1)]
+        assert lost == [excinfo.value]
+        assert session.state == SessionState.CONNECTED
         await session.stop()
 
 

@@ -674,6 +674,7 @@ class VBusSession:
         self._totals = ConnectionStats()
         self._last_rx = 0.0
         self._silent = False
+        self._send_error: VBusConnectionError | None = None
         self.state = SessionState.STOPPED
         self.last_error: BaseException | None = None
         self.connects = 0
@@ -768,11 +769,22 @@ class VBusSession:
         raise VBusConnectionError(msg)
 
     async def send(self, frame: Frame) -> None:
-        """Send ``frame`` on the current connection."""
-        if self._connection is None:
+        """Send ``frame`` on the current connection.
+
+        A failed send is a broken connection: it is dropped, reported with the send's error as
+        the reason, and the session reconnects.
+        """
+        connection = self._connection
+        if connection is None:
             msg = "Not connected to the device"
             raise VBusConnectionError(msg)
-        await self._connection.send(frame)
+        try:
+            await connection.send(frame)
+        except VBusConnectionError as err:
+            if connection is self._connection and self._send_error is None:
+                self._send_error = err
+                connection.abort()
+            raise
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -838,6 +850,7 @@ class VBusSession:
         self.channels = connection.channels
         self._last_rx = self._clock()
         self._silent = False
+        self._send_error = None
         connected = not connection.connected_on_data
         if connected:
             self._set_state(SessionState.CONNECTED)
@@ -856,7 +869,7 @@ class VBusSession:
             if self._silent:
                 msg = f"No VBus data from the device for {self.watchdog_timeout:g} s"
                 return VBusTimeoutError(msg)
-            return err
+            return self._send_error or err
         except Exception as err:  # noqa: BLE001 - a bug must not end the session for good
             return self._unexpected(err)
         finally:

@@ -134,14 +134,44 @@ class ConnectionConfig:
     def redact(self, text: str) -> str:
         """``text`` with the password and via tag replaced by ``***``.
 
-        Whatever the far end echoes: in any letter case, and also without the whitespace
-        around a secret (a device may strip it).
+        Whatever the far end does to a secret it echoes: any letter case, also where case
+        folding changes the length ("Straße" as "STRASSE"), and whitespace added, removed or
+        changed anywhere in it or around it. Linear in ``text`` (it comes from the network): one
+        pass folds it, ``str.find`` searches it; no regular expression.
         """
-        for secret in (self.password, self.via_tag):
-            for variant in sorted({secret or "", (secret or "").strip()}, key=len, reverse=True):
-                if variant:
-                    text = re.sub(re.escape(variant), "***", text, flags=re.IGNORECASE)
-        return text
+        secrets = [secret for secret in (self.password, self.via_tag) if secret]
+        for secret in secrets:
+            if secret.isspace():  # nothing to fold: only as it is
+                text = text.replace(secret, "***")
+        skeleton, origins = _skeleton(text)
+        spans: list[tuple[int, int]] = []  # of text, one sorted run per secret
+        for secret in secrets:
+            needle = _skeleton(secret)[0]
+            start = skeleton.find(needle) if needle else -1
+            while start >= 0:
+                end = start + len(needle)
+                spans.append((origins[start], origins[end - 1] + 1))
+                start = skeleton.find(needle, end)
+        parts: list[str] = []
+        done = 0  # the text before this index is in parts or redacted
+        for start, end in sorted(spans):  # two sorted runs: merged in linear time
+            if start > done or not parts:
+                parts += (text[done:start], "***")
+            done = max(done, end)
+        parts.append(text[done:])
+        return "".join(parts)
+
+
+def _skeleton(text: str) -> tuple[str, list[int]]:
+    """``text`` case-folded, without whitespace; per character, the index in ``text`` it is from."""
+    folded: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):
+        if not char.isspace():
+            fold = char.casefold()  # one to three characters: "ß" is "ss"
+            folded.append(fold)
+            origins += [index] * len(fold)
+    return "".join(folded), origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,16 +484,21 @@ async def _authenticate(handshake: _Handshake) -> None:
 
 
 async def _channel_list(handshake: _Handshake) -> tuple[Channel, ...]:
-    """The DL3's channels; devices without channels answer "unknown command": none."""
+    """The DL3's channels; devices without channels answer "unknown command": none.
+
+    The names are redacted: whoever answers may have filled them with the password it got,
+    and they are shown (a configuration dialog's choices) and logged (diagnostics).
+    """
     try:
         lines = await handshake.command(Step.CHANNELLIST)
     except UnknownCommandError:
         return ()
+    redact = handshake.config.redact
     channels = []
     for line in lines:
         match = _CHANNEL_LINE.match(line)
         if match:
-            channels.append(Channel(int(match.group(1)), match.group(2).strip()))
+            channels.append(Channel(int(match.group(1)), redact(match.group(2).strip())))
     return tuple(channels)
 
 

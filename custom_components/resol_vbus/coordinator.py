@@ -94,7 +94,12 @@ from .vbus.parameters import (
     ValueResult,
 )
 from .vbus.protocol import Frame, Packet
-from .vbus.session import CONFIGURATION_ERRORS, ConnectionConfig, SessionState, VBusSession
+from .vbus.session import (
+    ConnectionConfig,
+    SessionState,
+    VBusSession,
+    is_configuration_error,
+)
 
 if TYPE_CHECKING:
     from .vbus.catalog import CatalogValue
@@ -339,17 +344,16 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_auth"
             ) from err
-        except CONFIGURATION_ERRORS as err:  # via tag or channel rejected: retrying won't help
-            await self.async_shutdown()
-            raise ConfigEntryError(
-                translation_domain=DOMAIN,
-                translation_key="configuration_rejected",
-                translation_placeholders={"error": self.session.config.redact(str(err))},
-            ) from err
         except (VBusError, TimeoutError) as err:
             # A port that opened but stays silent has no error of its own: it sent no data.
             reason = str(self.session.last_error or err) or f"no VBus data in {SETUP_TIMEOUT:g} s"
             await self.async_shutdown()
+            if is_configuration_error(err):  # via tag or channel rejected: retrying won't help
+                raise ConfigEntryError(
+                    translation_domain=DOMAIN,
+                    translation_key="configuration_rejected",
+                    translation_placeholders={"error": self.session.config.redact(str(err))},
+                ) from err
             raise ConfigEntryNotReady(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",

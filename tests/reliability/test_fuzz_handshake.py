@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
@@ -20,11 +21,13 @@ from hypothesis import strategies as st
 from aiovbus.errors import (
     AuthenticationError,
     HandshakeError,
+    UnknownCommandError,
     VBusConnectionError,
     VBusError,
     ViaTagRejectedError,
 )
 from aiovbus.session import (
+    _STEP_ERRORS,
     MAX_LINE,
     MAX_REPLY,
     READ_SIZE,
@@ -38,6 +41,7 @@ from aiovbus.session import (
     _Lines,
     connect,
 )
+from tests.vbus_lib.faultproxy import GARBLED_LINE
 
 from .conftest import fuzz
 
@@ -142,23 +146,48 @@ async def _outcome[T](awaitable: Awaitable[T]) -> T | Exception:
         return err
 
 
+def _decisive_line(data: bytes) -> str | None:
+    """The first complete line that starts with ``+`` or ``-``, as the client reads lines.
+
+    That line alone decides a reply: ``+`` accepts, ``-`` rejects; every other line is a ``*``
+    payload line or skipped. ``None``: no such line before the end of the stream.
+    """
+    *complete, _unfinished = re.split(rb"[\r\n]", data)
+    for raw in complete:
+        line = raw.decode("latin-1").strip()
+        if line.startswith(("+", "-")):
+            return line
+    return None
+
+
 @given(st.sampled_from(list(Step)), replies)
 @fuzz(400)
 @example(Step.CHANNELLIST, b"*" + b"9" * 5000 + b":x\r\n+OK\r\n")
+@example(Step.PASS, GARBLED_LINE + b"+OK\r\n")  # finding 15: skipped, not a rejection
+@example(Step.PASS, GARBLED_LINE)  # finding 15: the end of the stream, not a rejection
 async def test_replies_end_in_a_list_or_a_typed_error(step: Step, data: bytes) -> None:
     config = ConnectionConfig(host="127.0.0.1", password=PASSWORD, via_tag=VIA_TAG)
     outcome = await _outcome(_Handshake(_reader(data), _Writer(), config).replies(step))
+    decisive = _decisive_line(data)
     if isinstance(outcome, list):
+        assert decisive is not None
+        assert decisive.startswith("+")
         assert all(line.startswith("*") for line in outcome)
         return
     assert isinstance(outcome, HandshakeError | VBusConnectionError)
     _assert_secret_free(outcome)
     if isinstance(outcome, HandshakeError):
+        # Only an explicit "-" line rejects a command (finding 15).
+        assert decisive is not None
+        assert decisive.startswith("-")
         assert outcome.step == step
-        assert not outcome.reply.startswith(("+", "*"))
-        if step == Step.PASS:
-            unknown = "unknown command" in outcome.reply.lower()
-            assert isinstance(outcome, AuthenticationError) or unknown
+        assert outcome.reply == config.redact(decisive)
+        expected = _STEP_ERRORS.get(step, HandshakeError)
+        if "unknown command" in decisive.lower():
+            expected = UnknownCommandError
+        assert type(outcome) is expected
+    else:
+        assert decisive is None
 
 
 async def test_endless_payload_lines_are_cut_off() -> None:

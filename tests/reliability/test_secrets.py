@@ -26,13 +26,14 @@ from aiovbus.errors import (
 from aiovbus.protocol import Packet
 from aiovbus.session import (
     Backoff,
+    Channel,
     ConnectionConfig,
     SessionState,
     VBusSession,
     connect,
     probe,
 )
-from tests.reliability.evidence import PASSWORD, TYPO, VIA_TAG, WRONG_TAG, Evidence
+from tests.reliability.evidence import PASSWORD, TYPO, VIA_TAG, WRONG_TAG, Evidence, fold
 from tests.vbus_lib.fakes import ScriptedDevice
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 PACKET = Packet(0x0010, 0x7E11, 0x0100, bytes(100))
+OK = b"+OK\r\n"
 
 
 @pytest.fixture
@@ -111,33 +113,64 @@ async def test_a_device_that_echoes_the_password(evidence: Evidence) -> None:
     assert device.lines == [f"CONNECT {VIA_TAG}", f"PASS {TYPO}", "QUIT"]
 
 
-@pytest.mark.parametrize(
-    ("password", "echo"),
-    [
-        (TYPO, TYPO.upper()),
-        (TYPO, TYPO.lower()),
-        (TYPO, TYPO.swapcase()),
-        (f"  {TYPO}\t", TYPO),  # the device strips what the user's paste added
-        (f"  {TYPO}\t", f"  {TYPO.upper()} "),
-    ],
-)
-async def test_a_device_that_echoes_the_password_altered(
-    evidence: Evidence, password: str, echo: str
+#: Passwords as users type them: with spaces, with a letter whose case folding is longer, padded.
+TYPED = {"spaces": "my pass 7", "sharp-s": "Straße1", "padded": f"  {TYPO}\t"}
+
+#: What a device may do to a secret it echoes.
+ALTERATIONS: dict[str, Callable[[str], str]] = {
+    "as-is": str,
+    "upper": str.upper,  # Straße1: STRASSE1, one letter longer
+    "lower": str.lower,
+    "swapcase": str.swapcase,
+    "casefold": str.casefold,
+    "stripped": str.strip,
+    "spaces-doubled": lambda text: text.replace(" ", "  "),
+    "spaces-removed": lambda text: "".join(text.split()),
+    "tabs-for-spaces": lambda text: text.replace(" ", "\t"),
+    "nbsp-for-spaces": lambda text: text.replace(" ", "\xa0"),
+    "spaced-out": " ".join,
+    "padded": lambda text: f" \t{text}  ",
+    "upper-unspaced": lambda text: "".join(text.upper().split()),
+}
+
+
+@pytest.mark.parametrize("alter", ALTERATIONS.values(), ids=ALTERATIONS)
+@pytest.mark.parametrize("password", TYPED.values(), ids=TYPED)
+async def test_a_device_that_echoes_the_secrets_altered(
+    evidence: Evidence, password: str, alter: Callable[[str], str]
 ) -> None:
-    """Redaction does not depend on the letter case or the whitespace around the secret."""
-    replies = {
-        "CONNECT": f"+OK: hello {VIA_TAG.upper()}\r\n".encode(),
-        "PASS": f"-ERROR: wrong password {echo}; via {VIA_TAG.upper()}\r\n".encode(),
-    }
+    """Redaction does not depend on the letter case or the whitespace in or around a secret."""
+    echo = f"-ERROR: wrong password {alter(password)}; via {alter(VIA_TAG)}\r\n"
+    replies = {"CONNECT": OK, "PASS": echo.encode("latin-1")}
+    evidence.secrets.append(password)
     async with ScriptedDevice(replies=replies) as device:
         settings = ConnectionConfig(
             host="127.0.0.1", port=device.port, password=password, via_tag=VIA_TAG
         )
         err = await expect_error(evidence, AuthenticationError, lambda: connect(settings))
         await device.wait_finished()
-    assert err.reply.startswith("-ERROR: wrong password ")
-    assert err.reply.endswith("; via ***")
-    assert TYPO.casefold() not in err.reply.casefold()
+    assert fold(err.reply) == fold("-ERROR: wrong password ***; via ***")  # and nothing else
+
+
+async def test_channel_names_are_redacted(evidence: Evidence) -> None:
+    """Whoever answers CHANNELLIST may fill the names with the secrets it was sent.
+
+    The names are shown (Home Assistant offers them as choices) and listed (diagnostics).
+    """
+    listing = (
+        f"*1:{PASSWORD.swapcase()}\r\n*2:via {' '.join(VIA_TAG)}!\r\n*3:DeltaSol MX\r\n+OK\r\n"
+    )
+    replies = {"CONNECT": OK, "PASS": OK, "CHANNELLIST": listing.encode(), "DATA": OK}
+    async with ScriptedDevice(replies=replies) as device:
+        settings = ConnectionConfig(
+            host="127.0.0.1", port=device.port, password=PASSWORD, via_tag=VIA_TAG
+        )
+        result = await probe(settings, wait_for_data=False)
+        connection = await connect(settings, list_channels=True)
+        await connection.close()
+    expected = (Channel(1, "***"), Channel(2, "via ***!"), Channel(3, "DeltaSol MX"))
+    assert result.channels == connection.channels == expected
+    evidence.texts += [repr(result), repr(connection.channels)]
 
 
 class States:

@@ -146,7 +146,7 @@ class ScriptedDevice:
                     await asyncio.sleep(self.trickle)  # the device's pace, not a wait for a test
         writer.write(self.greeting)
         while line := await reader.readline():
-            text = line.decode().strip()
+            text = line.decode("latin-1").strip()  # the devices' character set
             self.lines.append(text)
             command = text.split(" ")[0]
             reply = self.replies.get(command, b'-ERROR: "Error: Unknown command"\r\n')

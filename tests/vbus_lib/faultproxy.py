@@ -3,22 +3,38 @@
 The proxy forwards both directions untouched and follows the conversation: which handshake
 command the client sent last, and when data mode began. At one :class:`Step` of a connection it
 replaces what the device sends with one :class:`Failure` (a reset, an end of stream, silence,
-garbage or a flood), for the first ``times`` connections; later connections pass through, so a
-client that retries gets through. It knows nothing of the client's code: it sees only bytes.
+garbage, a garbled line or a flood), for the first ``times`` connections; later connections
+pass through, so a client that retries gets through. It knows nothing of the client's code: it
+sees only bytes. Errors that no byte on the wire can cause on loopback (TLS, EPIPE, ETIMEDOUT,
+EHOSTUNREACH) it injects into the client's own transport, found by its address among
+:func:`client_streams`, the way asyncio reports a failed socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
+import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
+
+import pytest
 
 from aiovbus.aio import reset_connection
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+type Address = tuple[str, int]
+type Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
 #: Binary junk without CR, LF or SYNC (0xAA): no line break, no frame.
 GARBAGE: Final = bytes(b for b in range(256) if b not in (0x0A, 0x0D, 0xAA)) * 64
+#: A line that starts with none of ``+``, ``-`` and ``*``: a rejection that lost its first byte.
+GARBLED_LINE: Final = b'ERROR: "Error: Password rejected"\r\n'
 FLOOD_SIZE: Final = 1 << 20
 
 
@@ -52,10 +68,57 @@ class Failure(StrEnum):
     EOF = "eof"  # a clean close (FIN) in the middle of the conversation
     SILENCE = "silence"  # nothing more; the connection stays open
     GARBAGE = "garbage"  # binary junk without line breaks or frames, then silence
+    LINE = "line"  # GARBLED_LINE (no reply a client can parse), then silence
     FLOOD = "flood"  # 1 MiB of line breaks (handshake) or SYNC bytes (data mode), then silence
+    # The client's own transport fails (TRANSPORT_ERRORS), as a socket or TLS error would:
+    TLS = "tls"  # a corrupted TLS record
+    PIPE = "epipe"  # broken pipe
+    TIMED_OUT = "etimedout"  # TCP gave up retransmitting (not a deadline of the client's)
+    UNREACHABLE = "ehostunreach"  # an ICMP "no route to host" for an open connection
 
+
+def _os_error(code: int) -> Callable[[], OSError]:
+    return lambda: OSError(code, os.strerror(code))  # EPIPE: BrokenPipeError, and so on
+
+
+#: What the client's transport fails with, per failure injected there.
+TRANSPORT_ERRORS: Final[dict[Failure, Callable[[], OSError]]] = {
+    Failure.TLS: lambda: ssl.SSLError(
+        1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac"
+    ),
+    Failure.PIPE: _os_error(errno.EPIPE),
+    Failure.TIMED_OUT: _os_error(errno.ETIMEDOUT),
+    Failure.UNREACHABLE: _os_error(errno.EHOSTUNREACH),
+}
 
 _ENDING: Final = (Failure.RESET, Failure.EOF)
+
+
+@contextlib.contextmanager
+def client_streams() -> Iterator[dict[Address, Streams]]:
+    """The streams of every connection ``asyncio.open_connection`` opens meanwhile, by address."""
+    streams: dict[Address, Streams] = {}
+    real = asyncio.open_connection
+
+    async def open_connection(*args: Any, **kwargs: Any) -> Streams:
+        reader, writer = await real(*args, **kwargs)
+        streams[writer.get_extra_info("sockname")[:2]] = (reader, writer)
+        return reader, writer
+
+    with pytest.MonkeyPatch.context() as patcher:
+        patcher.setattr(asyncio, "open_connection", open_connection)
+        yield streams
+
+
+def fail_transport(streams: Streams, error: OSError) -> None:
+    """What asyncio does when the socket (or TLS) under ``streams`` fails with ``error``.
+
+    The pending or next read raises ``error``, and so does the next drain after a write; the
+    socket closes.
+    """
+    reader, writer = streams
+    reader.set_exception(error)
+    writer.transport.abort()
 
 
 @dataclass
@@ -63,6 +126,7 @@ class FaultProxy:
     """Forwards ``127.0.0.1:port`` to ``127.0.0.1:upstream``, with one fault for a while."""
 
     upstream: int
+    clients: dict[Address, Streams] | None = None  # from client_streams(): for TRANSPORT_ERRORS
     step: Step | None = None
     failure: Failure | None = None
     times: int = 1
@@ -89,12 +153,23 @@ class FaultProxy:
 
     def arm(self, step: Step, failure: Failure, times: int = 1) -> None:
         """Inject ``failure`` at ``step`` into each of the next ``times`` connections."""
+        # The client's transport would fail before the client has read the start of data mode.
+        assert step != Step.STREAM or failure not in TRANSPORT_ERRORS, "use fail_all() there"
         self.step, self.failure, self.times = step, failure, times
 
     def reset_all(self) -> None:
         """Reset every open client connection (a data logger that reboots)."""
         for link in self._links:
             reset_connection(link.client_writer)
+
+    def client_connections(self) -> list[Streams]:
+        """The client's own streams of every open connection."""
+        return [link.client_streams() for link in self._links]
+
+    def fail_all(self, error: OSError) -> None:
+        """Make the transport of every open client connection fail with ``error``."""
+        for streams in self.client_connections():
+            fail_transport(streams, error)
 
     async def wait_injected(self, count: int = 1) -> None:
         """Until ``count`` faults were injected in total (at most 10 s)."""
@@ -145,6 +220,11 @@ class _Link:
         self.data_mode = False
         self.upstream_writer: asyncio.StreamWriter | None = None
         self.struck = asyncio.Event()
+
+    def client_streams(self) -> Streams:
+        """The client's own streams at the other end of this connection."""
+        assert self.proxy.clients is not None, "give the proxy client_streams()"
+        return self.proxy.clients[self.client_writer.get_extra_info("peername")[:2]]
 
     async def run(self) -> None:
         upstream_reader, self.upstream_writer = await asyncio.open_connection(
@@ -211,10 +291,14 @@ class _Link:
                 writer.close()
             case Failure.GARBAGE:
                 writer.write(GARBAGE)
+            case Failure.LINE:
+                writer.write(GARBLED_LINE)
             case Failure.FLOOD:
                 writer.write(
                     (b"\r\n" if self.step in HANDSHAKE_STEPS else b"\xaa") * (FLOOD_SIZE // 2)
                 )
+            case failure if failure in TRANSPORT_ERRORS:
+                fail_transport(self.client_streams(), TRANSPORT_ERRORS[failure]())
             case _:
                 pass
         with contextlib.suppress(OSError):

@@ -2,20 +2,23 @@
 
 A fault-injecting proxy (:mod:`.faultproxy`) sits between the client and the emulator and
 replaces, at one step of one connection, what the device sends with a reset, an end of stream,
-silence, garbage or a flood. Whatever the step and the failure: ``connect()`` raises the
-library's :class:`VBusConnectionError` (never an ``OSError``, never a configuration error), and
-a :class:`VBusSession` reports the loss once, reconnects by itself and delivers frames again.
+silence, garbage, a garbled line or a flood. Whatever the step and the failure: ``connect()``
+raises the library's :class:`VBusConnectionError` (never an ``OSError``, never a configuration
+error), and a :class:`VBusSession` reports the loss once, reconnects by itself and delivers
+frames again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import ssl
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from unittest.mock import Mock
 
 import pytest
 
@@ -36,10 +39,18 @@ from aiovbus.session import (
     connect,
 )
 
-from .faultproxy import GARBAGE, HANDSHAKE_STEPS, Failure, FaultProxy, Step
+from .faultproxy import (
+    GARBAGE,
+    HANDSHAKE_STEPS,
+    TRANSPORT_ERRORS,
+    Failure,
+    FaultProxy,
+    Step,
+    client_streams,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -53,33 +64,35 @@ FAILURES = list(Failure)
 
 def expected_error(step: Step, failure: Failure) -> type[VBusConnectionError]:
     """The exact error type ``failure`` at ``step`` must become."""
-    if failure in (Failure.RESET, Failure.EOF):
-        return VBusConnectionError
+    if failure in (Failure.RESET, Failure.EOF, *TRANSPORT_ERRORS):
+        return VBusConnectionError  # ETIMEDOUT too: the socket's, not a deadline of the client's
     if failure == Failure.GARBAGE and step in HANDSHAKE_STEPS:
         return UnexpectedReplyError  # 4 KiB without a line break
-    return VBusTimeoutError  # silence: the step's deadline, or the watchdog in data mode
+    # Silence, and a garbled line (no rejection: skipped): the step's deadline, or the watchdog.
+    return VBusTimeoutError
 
 
 @asynccontextmanager
 async def vbusnet() -> AsyncIterator[tuple[Emulator, FaultProxy, ConnectionConfig]]:
     """VBus.net (every handshake command) behind the proxy: channel 1 sends PACKET once."""
-    async with (
-        Emulator(
-            personality=Personality.VBUSNET,
-            channels={1: StaticSource(PACKET)},
-            offer_interval=None,
-        ) as emulator,
-        FaultProxy(emulator.port) as proxy,
-    ):
-        config = ConnectionConfig(
-            host="127.0.0.1",
-            port=proxy.port,
-            password="vbus",
-            via_tag="mylogger",
-            channel=1,
-            reply_timeout=REPLY_TIMEOUT,
-        )
-        yield emulator, proxy, config
+    with client_streams() as clients:
+        async with (
+            Emulator(
+                personality=Personality.VBUSNET,
+                channels={1: StaticSource(PACKET)},
+                offer_interval=None,
+            ) as emulator,
+            FaultProxy(emulator.port, clients) as proxy,
+        ):
+            config = ConnectionConfig(
+                host="127.0.0.1",
+                port=proxy.port,
+                password="vbus",
+                via_tag="mylogger",
+                channel=1,
+                reply_timeout=REPLY_TIMEOUT,
+            )
+            yield emulator, proxy, config
 
 
 @pytest.mark.parametrize("failure", FAILURES)
@@ -93,6 +106,12 @@ async def test_connect_turns_every_failure_into_a_connection_error(
             await connect(config, list_channels=True)
         assert type(excinfo.value) is expected_error(step, failure)
         assert f"({step})" in str(excinfo.value)
+        if failure in TRANSPORT_ERRORS:
+            cause = excinfo.value.__cause__
+            assert isinstance(cause, OSError)
+            assert str(excinfo.value) == (
+                f"The connection broke during the handshake ({step}): {cause.strerror}"
+            )
         assert proxy.injected == 1
         # The next connection passes: nothing was left in a broken state.
         connection = await connect(config, list_channels=True)
@@ -103,11 +122,11 @@ async def test_connect_turns_every_failure_into_a_connection_error(
         await connection.close()
 
 
-def recovering_session(config: ConnectionConfig) -> VBusSession:
+def recovering_session(config: ConnectionConfig, watchdog: float = WATCHDOG) -> VBusSession:
     return VBusSession(
         config,
         backoff=Backoff(initial=0.01, maximum=0.02),
-        watchdog_timeout=WATCHDOG,
+        watchdog_timeout=watchdog,
         healthy_after=1e9,
     )
 
@@ -129,8 +148,16 @@ async def test_the_session_outlives_every_failure_at_every_step(
 ) -> None:
     """The session never sends CHANNELLIST (only the probe does); every other step is here."""
     async with vbusnet() as (_emulator, proxy, config):
-        proxy.arm(step, failure)
         session = recovering_session(config)
+        if step == Step.STREAM and failure in TRANSPORT_ERRORS:
+            # Only the client knows when it is in data mode: its transport fails at a frame.
+            def fail_at_first_frame(_frame: Frame) -> None:
+                unsubscribe()
+                proxy.fail_all(TRANSPORT_ERRORS[failure]())
+
+            unsubscribe = session.subscribe(fail_at_first_frame)
+        else:
+            proxy.arm(step, failure)
         states: list[tuple[SessionState, BaseException | None]] = []
         session.add_state_listener(lambda state, reason: states.append((state, reason)))
         frames = asyncio.ensure_future(frames_after_loss(session))
@@ -142,9 +169,59 @@ async def test_the_session_outlives_every_failure_at_every_step(
         lost = [reason for state, reason in states if state == SessionState.DISCONNECTED]
         assert len(lost) == 1
         assert type(lost[0]) is expected_error(step, failure)
+        if failure in TRANSPORT_ERRORS:
+            cause = lost[0].__cause__
+            assert isinstance(cause, OSError)
+            during = "" if step in (Step.STREAM, Step.SEND) else f" during the handshake ({step})"
+            assert str(lost[0]) == f"The connection broke{during}: {cause.strerror}"
         assert session.state == SessionState.CONNECTED
         assert session._task is not None
         assert not session._task.done()
+        await session.stop()
+
+
+SEND_ERRORS = {
+    "reset": lambda: ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET)),
+    "epipe": TRANSPORT_ERRORS[Failure.PIPE],
+    "tls": TRANSPORT_ERRORS[Failure.TLS],
+}
+
+
+@pytest.mark.parametrize("where", ["transport", "write"])
+@pytest.mark.parametrize("make_error", SEND_ERRORS.values(), ids=SEND_ERRORS)
+async def test_a_failing_send_is_a_connection_error_and_the_session_reconnects(
+    make_error: Callable[[], OSError], where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sending a datagram fails: ``send()`` raises the library's error, the session reconnects.
+
+    ``transport``: the socket (or TLS) failed, and asyncio reports it as it does: the drain after
+    the write raises. ``write``: the stream's write raises at once (as a serial library's may)
+    while reads still work: the connection is dropped all the same, and the loss is reported
+    with the send's error. No watchdog helps here: it would wait for ever.
+    """
+    async with vbusnet() as (_emulator, proxy, config):
+        session = recovering_session(config, watchdog=1e9)
+        lost: list[BaseException | None] = []
+        session.add_state_listener(
+            lambda state, reason: state == SessionState.DISCONNECTED and lost.append(reason)
+        )
+        frames = asyncio.ensure_future(frames_after_loss(session))
+        session.start()
+        await session.wait_connected()
+        error = make_error()
+        if where == "transport":
+            proxy.fail_all(error)
+        else:
+            for _reader, writer in proxy.client_connections():
+                monkeypatch.setattr(writer, "write", Mock(side_effect=error))
+        with pytest.raises(VBusConnectionError) as excinfo:
+            await session.send(RELEASE)
+        assert type(excinfo.value) is VBusConnectionError
+        assert excinfo.value.__cause__ is error
+        assert str(excinfo.value) == f"The connection broke while sending: {error.strerror}"
+        assert await frames == [Packet(0x0010, 0x7E11, 0x0100, PACKET.frame_data, channel=1)]
+        assert lost == [excinfo.value]
+        assert session.state == SessionState.CONNECTED
         await session.stop()
 
 

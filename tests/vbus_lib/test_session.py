@@ -32,10 +32,12 @@ from aiovbus.session import (
     SessionState,
     VBusSession,
     connect,
+    is_configuration_error,
     probe,
 )
 
 from .fakes import FakeTime, ScriptedDevice, free_port
+from .faultproxy import GARBLED_LINE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -105,6 +107,27 @@ async def test_each_rejection_is_a_typed_error(
         assert excinfo.value.step == step
         assert excinfo.value.reply == "-ERROR: Rejected"
         assert device.lines[-1] == "QUIT"
+
+
+@pytest.mark.parametrize("step", ["GREETING", "CONNECT", "PASS", "CHANNEL", "DATA"])
+async def test_an_unparseable_line_is_no_rejection(step: str) -> None:
+    """Finding 15: a line that starts with none of ``+``, ``-`` and ``*`` is skipped.
+
+    Only an explicit ``-`` line rejects a command. A garbled one (here a rejection that lost its
+    first byte) used to be taken for one, so a garbled reply to PASS stopped the retries like a
+    wrong password; the ``+`` line after it is the answer. (Alone, it ends in the step's
+    timeout, retried: ``Failure.LINE`` in ``test_failures.py``.)
+    """
+    replies = {"CONNECT": OK, "PASS": OK, "CHANNEL": OK, "DATA": OK}
+    greeting = b"+HELLO\r\n"
+    if step == "GREETING":
+        greeting = GARBLED_LINE + greeting
+    else:
+        replies[step] = GARBLED_LINE + OK
+    async with ScriptedDevice(replies=replies, greeting=greeting) as device:
+        connection = await connect(config(device, via_tag="tag", channel=1))
+        await connection.close()
+    assert device.lines == ["CONNECT tag", "PASS vbus", "CHANNEL 1", "DATA"]
 
 
 async def test_connect_to_a_vbus_lan_is_an_unknown_command() -> None:
@@ -350,17 +373,49 @@ async def test_session_delivers_frames_and_reconnects() -> None:
     assert session.state == SessionState.STOPPED
 
 
-async def test_authentication_failure_is_not_retried() -> None:
+REJECTIONS = {
+    "rejected": b"-ERROR: Rejected\r\n",
+    "unknown": b'-ERROR: "Error: Unknown command"\r\n',
+}
+
+
+@pytest.mark.parametrize("reply", REJECTIONS.values(), ids=REJECTIONS)
+@pytest.mark.parametrize(
+    ("step", "stops"),
+    [("GREETING", False), ("CONNECT", True), ("PASS", True), ("CHANNEL", True), ("DATA", False)],
+)
+async def test_only_a_rejected_configuration_stops_the_session(
+    step: str, *, stops: bool, reply: bytes
+) -> None:
+    """A ``-`` reply to PASS, CONNECT or CHANNEL stops it, whatever its text; any other retries.
+
+    "Unknown command" in answer to DATA or as the greeting used to stop it like a wrong password.
+    """
     fake = FakeTime()
-    async with ScriptedDevice(replies={"PASS": b"-ERROR: Password rejected\r\n"}) as device:
-        session = VBusSession(config(device), clock=fake.clock, sleep=fake.sleep)
+    replies = {"CONNECT": OK, "PASS": OK, "CHANNEL": OK, "DATA": OK, step: reply}
+    greeting = reply if step == "GREETING" else b"+HELLO\r\n"
+    async with ScriptedDevice(replies=replies, greeting=greeting) as device:
+        settings = config(device, via_tag="tag", channel=1)
+        session = VBusSession(settings, clock=fake.clock, sleep=fake.sleep, rng=lambda: 0.5)
         session.start()
-        with pytest.raises(AuthenticationError):
-            await session.wait_connected()
-        assert session.state == SessionState.FAILED
-        assert fake.sleeps == []
-        assert device.connections == 1
+        if stops:
+            with pytest.raises(HandshakeError):
+                await session.wait_connected()
+            assert session.state == SessionState.FAILED
+            assert fake.sleeps == []
+            assert device.connections == 1
+        else:
+            assert await fake.next_sleep(1) == 1
+            fake.advance(1)
+            assert await fake.next_sleep(2) == 2  # tried again, and backing off
+            assert session.state == SessionState.DISCONNECTED
+            assert device.connections == 2
+        error = session.last_error
         await session.stop()
+    assert isinstance(error, HandshakeError)
+    assert error.step == step
+    assert is_configuration_error(error) is stops
+    assert isinstance(error, UnknownCommandError) is (reply == REJECTIONS["unknown"])
 
 
 async def test_watchdog_treats_a_silent_link_as_dead() -> None:

@@ -8,8 +8,9 @@ from importlib import resources
 
 import pytest
 
-from aiovbus.protocol import Packet
+from aiovbus.protocol import MAX_PACKET_FRAMES, Packet
 from aiovbus.specification import (
+    MAX_DECODER_LENGTHS,
     FieldSpec,
     FieldType,
     Part,
@@ -258,6 +259,18 @@ def test_decoders_are_shared_per_template(monkeypatch) -> None:
     assert len(spec._template_decoders) == 4
     assert [len(d._by_length) for d in spec._template_decoders.values()] == [3, 3, 3, 3]
     assert len(spec._decoders) <= 100
+
+
+def test_a_decoder_compiles_one_function_per_packet_length_at_most() -> None:
+    """The bound SECURITY.md names: ``MAX_DECODER_LENGTHS`` functions per template's decoder."""
+    data = resources.files("aiovbus").joinpath("data", "spec.json.gz")
+    decoder = Specification(load_compact_json(data.read_bytes())).decoder(0x0010, 0x7E11, 0x0100)
+    assert decoder is not None
+    for frames in range(MAX_PACKET_FRAMES + 1):
+        decoder.decode(bytes(4 * frames))
+    assert len(decoder._by_length) == MAX_DECODER_LENGTHS == 128
+    decoder.decode(bytes(3))  # no packet is this long: it makes room rather than grow
+    assert len(decoder._by_length) == 1
 
 
 def test_templates_that_match_block_type_headers() -> None:

@@ -10,7 +10,8 @@ bus without any handshake; it is opened with ``serialx``, the library Home Assis
 :class:`VBusSession` keeps a connection alive for as long as it runs: reconnects with capped
 exponential backoff and jitter, treats a silent link as dead (watchdog), delivers frames to
 subscribers and reports state changes once each, so a front end can log "lost"/"back" once.
-Configuration errors (password, via tag, channel) stop it instead of retrying.
+Rejections of the configuration (a ``-`` reply to PASS, CONNECT or CHANNEL) stop it instead of
+retrying; every other failure is retried.
 
 :func:`probe` is the one-shot check a configuration dialog runs.
 
@@ -86,13 +87,18 @@ _STEP_ERRORS: Final[dict[str, type[HandshakeError]]] = {
     Step.DATA: DataModeRejectedError,
 }
 
-#: Errors that retrying cannot fix: the configuration has to change.
-CONFIGURATION_ERRORS: Final = (
-    AuthenticationError,
-    ViaTagRejectedError,
-    ChannelNotAvailableError,
-    UnknownCommandError,
-)
+#: The steps whose ``-`` reply retrying cannot fix: the password, the via tag or the channel
+#: has to change. A ``-`` reply to anything else (the greeting, DATA) is retried like a lost link.
+CONFIGURATION_STEPS: Final = frozenset({Step.CONNECT, Step.PASS, Step.CHANNEL})
+
+
+def is_configuration_error(err: BaseException) -> bool:
+    """Whether ``err`` rejects the configuration (a ``-`` reply to PASS, CONNECT or CHANNEL).
+
+    Decided by the step, not by the reply's text: "unknown command" in answer to CONNECT (a via
+    tag sent to a VBus/LAN) or CHANNEL (a channel for a DL2) is one, in answer to DATA it is not.
+    """
+    return isinstance(err, HandshakeError) and err.step in CONFIGURATION_STEPS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,14 +134,44 @@ class ConnectionConfig:
     def redact(self, text: str) -> str:
         """``text`` with the password and via tag replaced by ``***``.
 
-        Whatever the far end echoes: in any letter case, and also without the whitespace
-        around a secret (a device may strip it).
+        Whatever the far end does to a secret it echoes: any letter case, also where case
+        folding changes the length ("Straße" as "STRASSE"), and whitespace added, removed or
+        changed anywhere in it or around it. Linear in ``text`` (it comes from the network): one
+        pass folds it, ``str.find`` searches it; no regular expression.
         """
-        for secret in (self.password, self.via_tag):
-            for variant in sorted({secret or "", (secret or "").strip()}, key=len, reverse=True):
-                if variant:
-                    text = re.sub(re.escape(variant), "***", text, flags=re.IGNORECASE)
-        return text
+        secrets = [secret for secret in (self.password, self.via_tag) if secret]
+        for secret in secrets:
+            if secret.isspace():  # nothing to fold: only as it is
+                text = text.replace(secret, "***")
+        skeleton, origins = _skeleton(text)
+        spans: list[tuple[int, int]] = []  # of text, one sorted run per secret
+        for secret in secrets:
+            needle = _skeleton(secret)[0]
+            start = skeleton.find(needle) if needle else -1
+            while start >= 0:
+                end = start + len(needle)
+                spans.append((origins[start], origins[end - 1] + 1))
+                start = skeleton.find(needle, end)
+        parts: list[str] = []
+        done = 0  # the text before this index is in parts or redacted
+        for start, end in sorted(spans):  # two sorted runs: merged in linear time
+            if start > done or not parts:
+                parts += (text[done:start], "***")
+            done = max(done, end)
+        parts.append(text[done:])
+        return "".join(parts)
+
+
+def _skeleton(text: str) -> tuple[str, list[int]]:
+    """``text`` case-folded, without whitespace; per character, the index in ``text`` it is from."""
+    folded: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):
+        if not char.isspace():
+            fold = char.casefold()  # one to three characters: "ß" is "ss"
+            folded.append(fold)
+            origins += [index] * len(fold)
+    return "".join(folded), origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +235,15 @@ class _Lines:
             self._buffer += await self._read(step, deadline)
 
     async def _read(self, step: Step, deadline: float) -> bytes:
+        timeout = asyncio.timeout_at(deadline)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with timeout:
                 chunk = await self.reader.read(READ_SIZE)
-        except TimeoutError as err:
-            msg = f"The device did not answer within {self._config.reply_timeout:g} s ({step})"
-            raise VBusTimeoutError(msg) from err
-        except OSError as err:  # reset, broken pipe, TLS failure ...
+        except OSError as err:  # reset, broken pipe, TLS failure, the step's deadline ...
+            # The deadline's TimeoutError, not the socket's own (ETIMEDOUT is a TimeoutError too).
+            if timeout.expired():
+                msg = f"The device did not answer within {self._config.reply_timeout:g} s ({step})"
+                raise VBusTimeoutError(msg) from err
             msg = f"The connection broke during the handshake ({step}): {_reason(err)}"
             raise VBusConnectionError(msg) from err
         if not chunk:
@@ -446,16 +484,21 @@ async def _authenticate(handshake: _Handshake) -> None:
 
 
 async def _channel_list(handshake: _Handshake) -> tuple[Channel, ...]:
-    """The DL3's channels; devices without channels answer "unknown command": none."""
+    """The DL3's channels; devices without channels answer "unknown command": none.
+
+    The names are redacted: whoever answers may have filled them with the password it got,
+    and they are shown (a configuration dialog's choices) and logged (diagnostics).
+    """
     try:
         lines = await handshake.command(Step.CHANNELLIST)
     except UnknownCommandError:
         return ()
+    redact = handshake.config.redact
     channels = []
     for line in lines:
         match = _CHANNEL_LINE.match(line)
         if match:
-            channels.append(Channel(int(match.group(1)), match.group(2).strip()))
+            channels.append(Channel(int(match.group(1)), redact(match.group(2).strip())))
     return tuple(channels)
 
 
@@ -666,6 +709,7 @@ class VBusSession:
         self._totals = ConnectionStats()
         self._last_rx = 0.0
         self._silent = False
+        self._send_error: VBusConnectionError | None = None
         self.state = SessionState.STOPPED
         self.last_error: BaseException | None = None
         self.connects = 0
@@ -760,11 +804,22 @@ class VBusSession:
         raise VBusConnectionError(msg)
 
     async def send(self, frame: Frame) -> None:
-        """Send ``frame`` on the current connection."""
-        if self._connection is None:
+        """Send ``frame`` on the current connection.
+
+        A failed send is a broken connection: it is dropped, reported with the send's error as
+        the reason, and the session reconnects.
+        """
+        connection = self._connection
+        if connection is None:
             msg = "Not connected to the device"
             raise VBusConnectionError(msg)
-        await self._connection.send(frame)
+        try:
+            await connection.send(frame)
+        except VBusConnectionError as err:
+            if connection is self._connection and self._send_error is None:
+                self._send_error = err
+                connection.abort()
+            raise
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -778,11 +833,11 @@ class VBusSession:
         while True:
             try:
                 connection = await connect(self.config, clock=self._clock)
-            except CONFIGURATION_ERRORS as err:
-                _LOGGER.debug("Not retrying: %s", err)
-                self._set_state(SessionState.FAILED, err)
-                return
             except VBusError as err:
+                if is_configuration_error(err):
+                    _LOGGER.debug("Not retrying: %s", err)
+                    self._set_state(SessionState.FAILED, err)
+                    return
                 self._set_state(SessionState.DISCONNECTED, err)
                 await self._sleep(self.backoff.delay(attempt, self._rng))
                 attempt += 1
@@ -830,6 +885,7 @@ class VBusSession:
         self.channels = connection.channels
         self._last_rx = self._clock()
         self._silent = False
+        self._send_error = None
         connected = not connection.connected_on_data
         if connected:
             self._set_state(SessionState.CONNECTED)
@@ -848,7 +904,7 @@ class VBusSession:
             if self._silent:
                 msg = f"No VBus data from the device for {self.watchdog_timeout:g} s"
                 return VBusTimeoutError(msg)
-            return err
+            return self._send_error or err
         except Exception as err:  # noqa: BLE001 - a bug must not end the session for good
             return self._unexpected(err)
         finally:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import SpecificationError
+from .protocol import MAX_PACKET_FRAMES
 from .vsf import COMPACT_FORMAT, CompactSpec, parse_vsf
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ LANGUAGES: Final = ("en", "de", "fr")
 # (but checksum-valid) headers cannot grow memory without bound. What they map to is shared:
 # decoders are kept per packet template (see Specification.decoder), not per address.
 CACHE_LIMIT: Final = 4096
+# Payload lengths a template's decoder compiles a function for: a packet has 0 to 127 frames.
+MAX_DECODER_LENGTHS: Final = MAX_PACKET_FRAMES + 1
 DATETIME_EPOCH: Final = datetime(2001, 1, 1, tzinfo=UTC)
 WEEKDAYS: Final = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 # Enough digits for any float or field value with the VSF's at most 10 decimal places (the
@@ -261,9 +264,9 @@ class PacketDecoder:
     fields become inline expressions, absent fields ``None``, partly present fields the generic
     path. Decoding a packet is then a single call with no per-field dictionaries.
 
-    A received packet carries 0 to 127 frames of 4 bytes, so a decoder compiles at most 128
-    functions whatever the bus sends; :meth:`Specification.decoder` keeps one decoder per
-    template.
+    A received packet carries 0 to 127 frames of 4 bytes, so a decoder compiles at most
+    ``MAX_DECODER_LENGTHS`` (128) functions whatever the bus sends (other lengths, which no
+    packet has, clear them first); :meth:`Specification.decoder` keeps one decoder per template.
     """
 
     __slots__ = ("_by_length", "fields", "template")
@@ -278,6 +281,8 @@ class PacketDecoder:
         """Return the values of all fields (``None`` where absent) in template order."""
         function = self._by_length.get(len(frame_data))
         if function is None:
+            if len(self._by_length) >= MAX_DECODER_LENGTHS:
+                self._by_length.clear()
             function = self._by_length[len(frame_data)] = self._compile(len(frame_data))
         return function(frame_data)
 

@@ -173,6 +173,16 @@ async def test_channel_names_are_redacted(evidence: Evidence) -> None:
     evidence.texts += [repr(result), repr(connection.channels)]
 
 
+@pytest.mark.parametrize("password", ["vbus", "VBus", "VBUS"])
+def test_the_factory_default_password_is_no_secret(password: str) -> None:
+    """It is printed in every manual: redacting it would garble every "VBus" a device says."""
+    config = ConnectionConfig(host="127.0.0.1", password=password, via_tag=VIA_TAG)
+    said = f"VBus 1 (VBus/LAN), VBus.net via {VIA_TAG.lower()}"
+    assert config.redact(said) == "VBus 1 (VBus/LAN), VBus.net via ***"
+    other = ConnectionConfig(host="127.0.0.1", password=f"{password}2")
+    assert other.redact(f"{password}2 VBus") == "*** VBus"
+
+
 class States:
     """A state listener that can be waited on."""
 

@@ -138,8 +138,12 @@ class ConnectionConfig:
         folding changes the length ("Straße" as "STRASSE"), and whitespace added, removed or
         changed anywhere in it or around it. Linear in ``text`` (it comes from the network): one
         pass folds it, ``str.find`` searches it; no regular expression.
+
+        The factory default password is no secret (it is printed in every manual) and stays:
+        redacting it would garble every "VBus" in what the device says, channel names included.
         """
-        secrets = [secret for secret in (self.password, self.via_tag) if secret]
+        password = None if self.password.casefold() == DEFAULT_PASSWORD else self.password
+        secrets = [secret for secret in (password, self.via_tag) if secret]
         for secret in secrets:
             if secret.isspace():  # nothing to fold: only as it is
                 text = text.replace(secret, "***")

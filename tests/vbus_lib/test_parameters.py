@@ -527,6 +527,48 @@ async def test_a_bus_session_keeps_a_bounded_inbox(caplog: pytest.LogCaptureFixt
     await engine.close()
 
 
+class RestartingBus(FakeBus):
+    """Answers every read (index n holds n + 1); right after its first answer, the MX restarts.
+
+    The answer and the restarted controller's offer wait in the engine's inbox together.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[int, int]] = []
+        self.restarted = False
+
+    async def send(self, frame: Frame) -> None:
+        assert isinstance(frame, Datagram)
+        self.sent.append((frame.command, frame.param16))
+        if frame.command == CMD_GET:
+            value = CHANGESET if frame.param16 == 0 else frame.param16 + 1
+            self.deliver(Datagram(frame.source, MX, CMD_ANSWER, frame.param16, value))
+            if not self.restarted:
+                self.restarted = True
+                self.deliver(Datagram(BROADCAST, MX, CMD_OFFER))
+        elif frame.command == CMD_RELEASE:
+            self.deliver(LIVE)
+
+
+async def test_an_offer_that_came_with_an_answer_ends_the_session_before_the_next_request() -> None:
+    """The controller answered and restarted: the next session starts with the changeset read.
+
+    Sent after the answer regardless of the offer waiting behind it, the read of index 5 would
+    have been the first request of the restarted controller's window.
+    """
+    bus = RestartingBus()
+    engine = ParameterEngine(bus, timing=FAKE_BUS)
+    engine._offers = offers = _Offers(engine)
+    task = asyncio.create_task(engine.get(MX, index=5))
+    async with asyncio.timeout(10):
+        await offers.waiting.wait()
+        bus.deliver(Datagram(BROADCAST, MX, CMD_OFFER))
+        assert await task == ValueResult(5, 6, CHANGESET)
+    assert bus.sent == [(CMD_GET, 0), (CMD_GET, 0), (CMD_GET, 5), (CMD_RELEASE, 0)]
+    await engine.close()
+
+
 def test_unanswered_writes_are_remembered_within_their_bounds() -> None:
     """What is kept so that late answers are recognised: the newest, at most so many."""
     engine = ParameterEngine(FakeBus(), timing=FAKE_BUS)

@@ -832,6 +832,7 @@ class ParameterEngine:
         assert inbox is not None  # noqa: S101 - only called inside a bus session
         timeout = self.timing.request
         for _ in range(self.timing.tries):
+            self._take_pending_offer(inbox, controller)
             await self.bus.send(request)
             if operation is not None:
                 operation.sent = True
@@ -860,6 +861,29 @@ class ParameterEngine:
             except TimeoutError:
                 timeout += self.timing.increment
         return None
+
+    def _take_pending_offer(self, inbox: asyncio.Queue[Frame], controller: int) -> None:
+        """Heed an offer of ``controller`` that came before the request about to go out.
+
+        The offer may have arrived while the session waited for a timer, at the very moment
+        the next request is due: sent regardless, the request would be the first of the
+        controller's new window (a restart's, say) instead of the changeset read. The other
+        frames stay in the inbox, in order.
+        """
+        waiting: list[Frame] = []
+        while not inbox.empty():
+            frame = inbox.get_nowait()
+            if (
+                isinstance(frame, Datagram)
+                and frame.source == controller
+                and frame.command == CMD_OFFER
+                and frame.destination == BROADCAST
+            ):
+                self._offered_during_session(controller)  # the session ends if it answered
+                continue  # nothing answered yet: the request goes out in this window
+            waiting.append(frame)
+        for frame in waiting:
+            inbox.put_nowait(frame)
 
     def _offered_during_session(self, controller: int) -> None:
         """The controller offered the bus: it is master, it will not answer the request.

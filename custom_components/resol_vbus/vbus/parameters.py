@@ -404,12 +404,14 @@ class ParameterEngine:
         """
         try:
             while self._pending(controller):
+                in_session = False
                 try:
                     await self._wait_for_offer(controller)
                     if not self._pending(controller):
                         break  # every caller gave up meanwhile: do not take the bus for nothing
                     if self._holding is not None:
                         continue  # a session with another master runs: one at a time
+                    in_session = True
                     await self._bus_session(controller)
                 except SessionAbortedError:
                     continue  # what may not be retried has failed already (_handle_state)
@@ -420,9 +422,9 @@ class ParameterEngine:
                         self._fail(operation, err)
                 except VBusError as err:  # sending failed: the connection broke under us
                     self._abort(self._pending(controller), f"The connection broke: {err}")
-                except Exception as err:  # a bug: fail what waits, keep working for later requests
+                except Exception as err:  # a bug: fail what it hit, keep working for the rest
                     _LOGGER.exception("Unexpected error in a bus session with 0x%04X", controller)
-                    for operation in self._pending(controller):
+                    for operation in self._pending(controller, started=in_session):
                         self._fail(operation, ParameterError(f"Unexpected error: {err!r}"))
         finally:
             self._workers.pop(controller, None)
@@ -568,10 +570,12 @@ class ParameterEngine:
             taken_back = True  # nothing to give back; its fresh offer starts the next session
             self._abort(self._pending(controller), str(err))
         finally:
-            if not taken_back:
-                await self._release(controller)
-            self._holding = None
-            self._inbox = None
+            try:
+                if not taken_back:
+                    await self._release(controller)
+            finally:  # even if giving the bus back fails: else no session would ever run again
+                self._holding = None
+                self._inbox = None
 
     def _note_changeset(self, controller: int, changeset: int) -> None:
         """Remember the changeset just read; tell the listeners."""

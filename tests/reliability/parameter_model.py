@@ -177,9 +177,11 @@ class ModelController:
         self.period: float | None = None  # offers the bus this often while it is master
         self.offer_timer: asyncio.Handle | None = None
         self.faults: deque[str] = deque()
+        self.write_faults: deque[str] = deque()  # for the next writes only (before ``faults``)
         self.update_pending = False  # the next look-up finds a new value list
         self.quiet_until = -math.inf  # it hangs: acts on nothing until then
         self.carried_out: set[tuple[int, int]] = set()  # writes since the bus was handed over
+        self.refused_writes: set[tuple[int, int]] = set()  # ... and those it refused
         self.output: deque[tuple[float, Frame]] = deque()
         self.output_timer: asyncio.TimerHandle | None = None
         self.applied: list[tuple[float, int, int]] = []  # writes: (time, index, value)
@@ -320,7 +322,10 @@ class ModelController:
             return None  # the bus is not ours
         if self.model.now < self.quiet_until:
             return None
-        fault = self.faults.popleft() if self.faults else "ok"
+        if request.command == SET and self.write_faults:
+            fault = self.write_faults.popleft()
+        else:
+            fault = self.faults.popleft() if self.faults else "ok"
         self.model.faults_used[f"{fault} {request.command:04X}"] += 1
         if fault == "hang":
             self.quiet_until = self.model.now + 4.0
@@ -330,13 +335,20 @@ class ModelController:
             self.held = True  # handed over
             self.offered = -math.inf
             self.carried_out.clear()
+            self.refused_writes.clear()
         self.last_contact = self.model.now
         self.update_pending |= fault == "update"
         if self.update_pending and request.command == LOOKUP:
             self.update_pending = False
             self._run_firmware((self.shift + 1) % FIRMWARES)
-        if fault == "nack" and (request.param16, request.param32) in self.carried_out:
+        key = (request.param16, request.param32)
+        if fault == "nack" and key in self.carried_out:
             return "ok"  # it does not refuse a write it has just carried out
+        if request.command == SET and (fault == "nack" or key in self.refused_writes):
+            # A refusal is for the index or the access, not by chance: a retry of a write it
+            # refused is refused again (a late refusal stands for the retry's answer too).
+            self.refused_writes.add(key)
+            return "nack"
         return fault
 
     def _release(self) -> None:

@@ -15,7 +15,8 @@ which follows the protocol description, not the engine. Any interleaving of thes
   the answer lost, duplicated, refused (NACK), a look-up that finds a new value list, preceded
   by a near miss (the answer with one matched field wrong: source, destination, command, index
   or hash, or a refusal of another index); or the controller acts and then restarts into new
-  firmware, or the connection drops right then, or it hangs for 4 s;
+  firmware, or the connection drops right then, or it hangs for 4 s; a submitted write may
+  bring the fault its own write gets (scripted faults seldom reach a session's writes);
 * other devices talk (offers from elsewhere or forged with the MX's address, answers to someone
   else);
 * the connection drops for a moment or for seconds (DISCONNECTED, CONNECTED), fails or stops
@@ -236,10 +237,24 @@ class EngineMachine(RuleBasedStateMachine):
         self.clean = False
         self.loop.run_until(self.now + seconds)
 
-    @rule(batch=st.lists(requests, min_size=1, max_size=4), then=waits)
-    def submit(self, batch: list[tuple[Request, int]], then: float = 0.0) -> None:
+    @rule(
+        batch=st.lists(requests, min_size=1, max_size=4),
+        then=waits,
+        write_fault=st.none() | st.sampled_from(FAULTS),
+    )
+    def submit(
+        self, batch: list[tuple[Request, int]], then: float = 0.0, write_fault: str | None = None
+    ) -> None:
+        """Callers submit requests; ``write_fault`` strikes the next write the controller gets.
+
+        Writes come late in a bus session, and faults scripted for whatever request comes next
+        rarely reach them (at twice the default run, no write was ever slow): this one does.
+        """
         for request, controller in batch:
             self.call(request, controller)
+        writes = [controller for (action, _), controller in batch if action == "set"]
+        if write_fault is not None and writes:
+            self.model.controllers[writes[0]].write_faults.append(write_fault)
         self.settle()
         self.wait(then)
 
@@ -316,6 +331,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.cache.failing.clear()
         for controller in model.controllers.values():
             controller.faults.clear()
+            controller.write_faults.clear()
             controller.quiet_until = -math.inf
         self._offer_until(  # every caller ended, and late answers are out
             lambda: (

@@ -30,6 +30,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.resol_vbus.const import ATTR_PENDING, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.coordinator import REREAD_RETRY
 from custom_components.resol_vbus.vbus.emulator import Emulator
+from custom_components.resol_vbus.vbus.protocol import CMD_GET
 from custom_components.resol_vbus.vbus.session import SessionState
 
 from .common import UNIQUE_ID, setup_values, wait_for_state, wait_until_read, withhold_offers
@@ -95,16 +96,24 @@ async def test_a_value_changed_while_disconnected_is_read_and_not_skipped(
     relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
     assert hass.states.get(relay).state == "auto"
     session = values.config_entry.runtime_data.session
-    store = mx.controller(1).store
+    controller = mx.controller(1)
+    store = controller.store
+    await controller.wait_bus_free()  # the set-up's bus session is over
     proxy.arm(Step.GREETING, Failure.RESET, times=10**6)
     proxy.reset_all()
     await wait_for_state(session, SessionState.DISCONNECTED)
     store[RELAY_1].value = 1  # changed at the controller meanwhile: Min
+    handovers, received = controller.handovers, controller.received_total
+    sessions = values.engine.bus_sessions
     proxy.arm(Step.GREETING, Failure.RESET, times=0)
     await wait_for_state(session, SessionState.CONNECTED)
-    await wait_until_read(values)  # at the first offer after the reconnect
+    await wait_until_read(values)
     await hass.async_block_till_done()
     assert hass.states.get(relay).state == "min"
+    # Within one offer: the first bus session after the reconnect read it, and no other ran.
+    assert (values.engine.bus_sessions, controller.handovers) == (sessions + 1, handovers + 1)
+    since = list(controller.received)[received - controller.received_total :]
+    assert (CMD_GET, store[RELAY_1].index) in {(d.command, d.param16) for d in since}
     writes = len(store.writes)
     await hass.services.async_call(
         SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "auto"}, blocking=True

@@ -9,7 +9,7 @@ skipped; a write that waits for the bus shows the confirmed value and the reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -18,7 +18,7 @@ from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -30,10 +30,16 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.resol_vbus.const import ATTR_PENDING, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.coordinator import REREAD_RETRY
 from custom_components.resol_vbus.vbus.emulator import Emulator
-from custom_components.resol_vbus.vbus.protocol import CMD_GET
+from custom_components.resol_vbus.vbus.protocol import CMD_GET, CMD_SET, Datagram
 from custom_components.resol_vbus.vbus.session import SessionState
 
-from .common import UNIQUE_ID, setup_values, wait_for_state, wait_until_read, withhold_offers
+from .common import (
+    UNIQUE_ID,
+    setup_values,
+    wait_for_state,
+    wait_until_read,
+    withhold_offers,
+)
 from .vbus_lib.faultproxy import Failure, FaultProxy, Step
 
 RELAY_1 = "Relais_Regler_R1_Handbetrieb"
@@ -131,23 +137,27 @@ def shown(events: list[Event], entity_id: str) -> list[tuple[str, object]]:
     ]
 
 
-async def wait_for_pending(hass: HomeAssistant, entity_id: str) -> None:
-    pending = asyncio.Event()
+async def wait_for(hass: HomeAssistant, entity_id: str, wanted: Callable[[State], bool]) -> None:
+    """Until the state of ``entity_id`` is ``wanted`` (at most 10 s)."""
+    reached = asyncio.Event()
 
     @callback  # on the event loop (a plain function would run in an executor thread)
     def check(event: Event) -> None:
-        if (
-            event.data["entity_id"] == entity_id
-            and ATTR_PENDING in event.data["new_state"].attributes
-        ):
-            pending.set()
+        if event.data["entity_id"] == entity_id and wanted(event.data["new_state"]):
+            reached.set()
 
     remove = hass.bus.async_listen("state_changed", check)
     try:
-        async with asyncio.timeout(10):
-            await pending.wait()
+        state = hass.states.get(entity_id)
+        if state is None or not wanted(state):
+            async with asyncio.timeout(10):
+                await reached.wait()
     finally:
         remove()
+
+
+async def wait_for_pending(hass: HomeAssistant, entity_id: str) -> None:
+    await wait_for(hass, entity_id, lambda state: ATTR_PENDING in state.attributes)
 
 
 @pytest.mark.parametrize("offered", [True, False], ids=["acknowledged", "bus-not-offered"])
@@ -244,6 +254,43 @@ async def test_a_merged_write_survives_the_caller_who_gave_up(
     assert result["value"] == 650
     assert store.writes == [(store[STORE_MAX].index, 650)]
     assert hass.states.get(number).state == "65.0"
+
+
+@pytest.mark.parametrize("carried_out", [True, False], ids=["answer-lost", "write-lost"])
+async def test_a_write_nobody_acknowledged_is_read_again_before_it_shows(
+    hass: HomeAssistant,
+    mx: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    carried_out: bool,  # noqa: FBT001 - a parameter of the test
+) -> None:
+    """The connection stays up, the write gets no answer: the request never shows as confirmed.
+
+    The setting is unknown (unavailable) until it is read again, then shows what the controller
+    holds: the new option if it carried the write out, else the old one.
+    """
+    await setup_values(hass, mx)
+    relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
+    controller = mx.controller(1)
+    answer = controller._answer
+
+    def no_acknowledgement(request: Datagram) -> Datagram | None:
+        if request.command != CMD_SET:
+            return answer(request)
+        if carried_out:
+            answer(request)  # it writes; the acknowledgement is lost
+        return None
+
+    monkeypatch.setattr(controller, "_answer", no_acknowledgement)
+    events = async_capture_events(hass, "state_changed")
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+        )
+    assert excinfo.value.translation_key == "no_answer"
+    await wait_for(hass, relay, lambda state: state.state != STATE_UNAVAILABLE)
+    held = "on" if carried_out else "auto"
+    assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), (held, None)]
+    assert controller.store[RELAY_1].value == (4 if carried_out else 2)
 
 
 async def test_numbers_are_boxes_not_sliders(hass: HomeAssistant, mx: Emulator) -> None:

@@ -35,6 +35,8 @@ from custom_components.resol_vbus.vbus.session import SessionState
 
 from .common import (
     UNIQUE_ID,
+    let_packets_go_stale,
+    mx_controller,
     setup_values,
     wait_for_state,
     wait_until_read,
@@ -291,6 +293,30 @@ async def test_a_write_nobody_acknowledged_is_read_again_before_it_shows(
     held = "on" if carried_out else "auto"
     assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), (held, None)]
     assert controller.store[RELAY_1].value == (4 if carried_out else 2)
+
+
+async def test_a_controller_silent_for_a_minute_is_read_again_before_its_settings_show(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    """It may have restarted meanwhile (with other settings): its packets went stale.
+
+    Its settings are unavailable while its packets are stale, and show again only once read.
+    The connection, and with it the engine, stays up: the emulator sends the controller's packet
+    once per connection, so no live packet can race the faked clock (the test feeds it).
+    """
+    values = await setup_values(hass, mx)
+    coordinator = values.config_entry.runtime_data
+    relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
+    events = async_capture_events(hass, "state_changed")
+    let_packets_go_stale(coordinator)
+    await hass.async_block_till_done()
+    assert set(settings(hass).values()) == {STATE_UNAVAILABLE}
+    mx.controller(1).store[RELAY_1].value = 1  # Min, after the restart
+    coordinator._handle_frame(mx_controller())  # it sends again
+    await wait_until_read(values)
+    await hass.async_block_till_done()
+    assert STATE_UNAVAILABLE not in settings(hass).values()
+    assert shown(events, relay) == [(STATE_UNAVAILABLE, None), ("min", None)]
 
 
 async def test_numbers_are_boxes_not_sliders(hass: HomeAssistant, mx: Emulator) -> None:

@@ -733,3 +733,29 @@ def test_a_late_answer_to_an_earlier_write_is_not_the_acknowledgement_of_a_later
     )
     state.check()
     state.teardown()
+
+
+def test_a_request_whose_session_never_reached_the_bus_is_not_told_not_known() -> None:
+    """Found by the machine above at 5× the default run: its example, step by step.
+
+    The changeset read of the session with 0x1001 raised (not a connection error) at t=20.0; the
+    write waited in that session while the bus was given back and reached its deadline there:
+    it was told "not known whether it changed" (NoAnswerError), though nothing of it was sent.
+    An error that ends a bus session now fails its requests before the bus is given back.
+    """
+    state = EngineMachine()
+    state.check()
+    state.breaks_when_sending(down=0.0)
+    state.bug_below(where="send")
+    state.submit(batch=[(("set", ("hash", R1)), SECOND)], then=3.2)
+    state.check()
+    state.breaks_when_sending(down=5.0)
+    state.bug_below(where="send")
+    state.connection(event="drops for 5 s", then=1.0)
+    state.check()
+    state.advance(seconds=8.0)
+    state.check()
+    state.breaks_when_sending(down=0.0)
+    state.advance(seconds=8.0)
+    state.check()
+    state.teardown()

@@ -424,10 +424,14 @@ class ParameterEngine:
                     self._abort(self._pending(controller), f"The connection broke: {err}")
                 except Exception as err:  # a bug: fail what it hit, keep working for the rest
                     _LOGGER.exception("Unexpected error in a bus session with 0x%04X", controller)
-                    for operation in self._pending(controller, started=in_session):
-                        self._fail(operation, ParameterError(f"Unexpected error: {err!r}"))
+                    self._fail_unexpected(controller, err, started=in_session)
         finally:
             self._workers.pop(controller, None)
+
+    def _fail_unexpected(self, controller: int, err: Exception, *, started: bool) -> None:
+        """Fail what waits for ``controller`` (``started``: in the bus session) with ``err``."""
+        for operation in self._pending(controller, started=started):
+            self._fail(operation, ParameterError(f"Unexpected error: {err!r}"))
 
     async def _wait_for_offer(self, controller: int) -> None:
         """Wait for a bus offer; one that arrived a moment ago still counts."""
@@ -569,6 +573,12 @@ class ParameterEngine:
         except _BusTakenBackError as err:
             taken_back = True  # nothing to give back; its fresh offer starts the next session
             self._abort(self._pending(controller), str(err))
+        except Exception as err:
+            if not isinstance(err, VBusError):
+                # A bug: what the session took fails now, not once the bus is given back (a
+                # deadline meanwhile would call requests never sent "not known").
+                self._fail_unexpected(controller, err, started=True)
+            raise
         finally:
             try:
                 if not taken_back:

@@ -9,7 +9,7 @@ skipped; a write that waits for the bus shows the confirmed value and the reques
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -18,7 +18,7 @@ from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
 from homeassistant.components.select import DOMAIN as SELECT_DOMAIN
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, State, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -30,9 +30,18 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.resol_vbus.const import ATTR_PENDING, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.coordinator import REREAD_RETRY
 from custom_components.resol_vbus.vbus.emulator import Emulator
+from custom_components.resol_vbus.vbus.protocol import CMD_GET, CMD_SET, Datagram
 from custom_components.resol_vbus.vbus.session import SessionState
 
-from .common import UNIQUE_ID, setup_values, wait_for_state, wait_until_read, withhold_offers
+from .common import (
+    UNIQUE_ID,
+    let_packets_go_stale,
+    mx_controller,
+    setup_values,
+    wait_for_state,
+    wait_until_read,
+    withhold_offers,
+)
 from .vbus_lib.faultproxy import Failure, FaultProxy, Step
 
 RELAY_1 = "Relais_Regler_R1_Handbetrieb"
@@ -95,16 +104,24 @@ async def test_a_value_changed_while_disconnected_is_read_and_not_skipped(
     relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
     assert hass.states.get(relay).state == "auto"
     session = values.config_entry.runtime_data.session
-    store = mx.controller(1).store
+    controller = mx.controller(1)
+    store = controller.store
+    await controller.wait_bus_free()  # the set-up's bus session is over
     proxy.arm(Step.GREETING, Failure.RESET, times=10**6)
     proxy.reset_all()
     await wait_for_state(session, SessionState.DISCONNECTED)
     store[RELAY_1].value = 1  # changed at the controller meanwhile: Min
+    handovers, received = controller.handovers, controller.received_total
+    sessions = values.engine.bus_sessions
     proxy.arm(Step.GREETING, Failure.RESET, times=0)
     await wait_for_state(session, SessionState.CONNECTED)
-    await wait_until_read(values)  # at the first offer after the reconnect
+    await wait_until_read(values)
     await hass.async_block_till_done()
     assert hass.states.get(relay).state == "min"
+    # Within one offer: the first bus session after the reconnect read it, and no other ran.
+    assert (values.engine.bus_sessions, controller.handovers) == (sessions + 1, handovers + 1)
+    since = list(controller.received)[received - controller.received_total :]
+    assert (CMD_GET, store[RELAY_1].index) in {(d.command, d.param16) for d in since}
     writes = len(store.writes)
     await hass.services.async_call(
         SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "auto"}, blocking=True
@@ -122,23 +139,27 @@ def shown(events: list[Event], entity_id: str) -> list[tuple[str, object]]:
     ]
 
 
-async def wait_for_pending(hass: HomeAssistant, entity_id: str) -> None:
-    pending = asyncio.Event()
+async def wait_for(hass: HomeAssistant, entity_id: str, wanted: Callable[[State], bool]) -> None:
+    """Until the state of ``entity_id`` is ``wanted`` (at most 10 s)."""
+    reached = asyncio.Event()
 
     @callback  # on the event loop (a plain function would run in an executor thread)
     def check(event: Event) -> None:
-        if (
-            event.data["entity_id"] == entity_id
-            and ATTR_PENDING in event.data["new_state"].attributes
-        ):
-            pending.set()
+        if event.data["entity_id"] == entity_id and wanted(event.data["new_state"]):
+            reached.set()
 
     remove = hass.bus.async_listen("state_changed", check)
     try:
-        async with asyncio.timeout(10):
-            await pending.wait()
+        state = hass.states.get(entity_id)
+        if state is None or not wanted(state):
+            async with asyncio.timeout(10):
+                await reached.wait()
     finally:
         remove()
+
+
+async def wait_for_pending(hass: HomeAssistant, entity_id: str) -> None:
+    await wait_for(hass, entity_id, lambda state: ATTR_PENDING in state.attributes)
 
 
 @pytest.mark.parametrize("offered", [True, False], ids=["acknowledged", "bus-not-offered"])
@@ -235,6 +256,67 @@ async def test_a_merged_write_survives_the_caller_who_gave_up(
     assert result["value"] == 650
     assert store.writes == [(store[STORE_MAX].index, 650)]
     assert hass.states.get(number).state == "65.0"
+
+
+@pytest.mark.parametrize("carried_out", [True, False], ids=["answer-lost", "write-lost"])
+async def test_a_write_nobody_acknowledged_is_read_again_before_it_shows(
+    hass: HomeAssistant,
+    mx: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    carried_out: bool,  # noqa: FBT001 - a parameter of the test
+) -> None:
+    """The connection stays up, the write gets no answer: the request never shows as confirmed.
+
+    The setting is unknown (unavailable) until it is read again, then shows what the controller
+    holds: the new option if it carried the write out, else the old one.
+    """
+    await setup_values(hass, mx)
+    relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
+    controller = mx.controller(1)
+    answer = controller._answer
+
+    def no_acknowledgement(request: Datagram) -> Datagram | None:
+        if request.command != CMD_SET:
+            return answer(request)
+        if carried_out:
+            answer(request)  # it writes; the acknowledgement is lost
+        return None
+
+    monkeypatch.setattr(controller, "_answer", no_acknowledgement)
+    events = async_capture_events(hass, "state_changed")
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+        )
+    assert excinfo.value.translation_key == "no_answer"
+    await wait_for(hass, relay, lambda state: state.state != STATE_UNAVAILABLE)
+    held = "on" if carried_out else "auto"
+    assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), (held, None)]
+    assert controller.store[RELAY_1].value == (4 if carried_out else 2)
+
+
+async def test_a_controller_silent_for_a_minute_is_read_again_before_its_settings_show(
+    hass: HomeAssistant, mx: Emulator
+) -> None:
+    """It may have restarted meanwhile (with other settings): its packets went stale.
+
+    Its settings are unavailable while its packets are stale, and show again only once read.
+    The connection, and with it the engine, stays up: the emulator sends the controller's packet
+    once per connection, so no live packet can race the faked clock (the test feeds it).
+    """
+    values = await setup_values(hass, mx)
+    coordinator = values.config_entry.runtime_data
+    relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
+    events = async_capture_events(hass, "state_changed")
+    let_packets_go_stale(coordinator)
+    await hass.async_block_till_done()
+    assert set(settings(hass).values()) == {STATE_UNAVAILABLE}
+    mx.controller(1).store[RELAY_1].value = 1  # Min, after the restart
+    coordinator._handle_frame(mx_controller())  # it sends again
+    await wait_until_read(values)
+    await hass.async_block_till_done()
+    assert STATE_UNAVAILABLE not in settings(hass).values()
+    assert shown(events, relay) == [(STATE_UNAVAILABLE, None), ("min", None)]
 
 
 async def test_numbers_are_boxes_not_sliders(hass: HomeAssistant, mx: Emulator) -> None:

@@ -23,6 +23,7 @@ from aiovbus.parameters import (
     MemoryIndexCache,
     NoAnswerError,
     NotSentError,
+    ParameterError,
     SessionAbortedError,
     Timing,
     UnknownValueError,
@@ -176,9 +177,11 @@ class ModelController:
         self.period: float | None = None  # offers the bus this often while it is master
         self.offer_timer: asyncio.Handle | None = None
         self.faults: deque[str] = deque()
+        self.write_faults: deque[str] = deque()  # for the next writes only (before ``faults``)
         self.update_pending = False  # the next look-up finds a new value list
         self.quiet_until = -math.inf  # it hangs: acts on nothing until then
         self.carried_out: set[tuple[int, int]] = set()  # writes since the bus was handed over
+        self.refused_writes: set[tuple[int, int]] = set()  # ... and those it refused
         self.output: deque[tuple[float, Frame]] = deque()
         self.output_timer: asyncio.TimerHandle | None = None
         self.applied: list[tuple[float, int, int]] = []  # writes: (time, index, value)
@@ -319,7 +322,10 @@ class ModelController:
             return None  # the bus is not ours
         if self.model.now < self.quiet_until:
             return None
-        fault = self.faults.popleft() if self.faults else "ok"
+        if request.command == SET and self.write_faults:
+            fault = self.write_faults.popleft()
+        else:
+            fault = self.faults.popleft() if self.faults else "ok"
         self.model.faults_used[f"{fault} {request.command:04X}"] += 1
         if fault == "hang":
             self.quiet_until = self.model.now + 4.0
@@ -329,13 +335,20 @@ class ModelController:
             self.held = True  # handed over
             self.offered = -math.inf
             self.carried_out.clear()
+            self.refused_writes.clear()
         self.last_contact = self.model.now
         self.update_pending |= fault == "update"
         if self.update_pending and request.command == LOOKUP:
             self.update_pending = False
             self._run_firmware((self.shift + 1) % FIRMWARES)
-        if fault == "nack" and (request.param16, request.param32) in self.carried_out:
+        key = (request.param16, request.param32)
+        if fault == "nack" and key in self.carried_out:
             return "ok"  # it does not refuse a write it has just carried out
+        if request.command == SET and (fault == "nack" or key in self.refused_writes):
+            # A refusal is for the index or the access, not by chance: a retry of a write it
+            # refused is refused again (a late refusal stands for the retry's answer too).
+            self.refused_writes.add(key)
+            return "nack"
         return fault
 
     def _release(self) -> None:
@@ -402,6 +415,7 @@ class ModelBus:
         self.state_listeners: list[Callable[[SessionState, BaseException | None], None]] = []
         self.connected = True
         self.breaks_in: float | None = None  # the connection breaks at the next send, for so long
+        self.bug = False  # the next send raises an error that is not a connection error
 
     def subscribe(self, listener: Callable[[Frame], None]) -> Callable[[], None]:
         self.listeners.append(listener)
@@ -424,6 +438,10 @@ class ModelBus:
             self.model.on_send_failed(frame)
             msg = "the connection is down (model)"
             raise VBusConnectionError(msg)
+        if self.bug:
+            self.bug = False
+            self.model.on_send_failed(frame)
+            raise self.model.bug("a bug in the transport (model)", RuntimeError)
         self.model.on_send(frame)
         controller = self.model.controllers.get(frame.destination)
         if controller is not None and isinstance(frame, Datagram):
@@ -442,6 +460,29 @@ class ModelBus:
         reason = None if self.connected else ConnectionResetError("model")
         for listener in list(self.state_listeners):
             listener(state, reason)
+
+
+class FaultyIndexCache(MemoryIndexCache):
+    """An index cache whose storage fails when told: ``failing`` holds "get" and "put"."""
+
+    def __init__(self, model: Model) -> None:
+        super().__init__()
+        self.model = model
+        self.failing: set[str] = set()  # each fails at its next call
+
+    def get(self, controller: int, changeset: int, id_hash: int) -> int | None:
+        self._fail("get")
+        return super().get(controller, changeset, id_hash)
+
+    def put(self, controller: int, changeset: int, id_hash: int, index: int) -> None:
+        self._fail("put")
+        super().put(controller, changeset, id_hash, index)
+
+    def _fail(self, method: str) -> None:
+        if method in self.failing:
+            self.failing.discard(method)
+            msg = f"the index cache's storage failed in {method} (model)"
+            raise self.model.bug(msg, OSError)
 
 
 #: Errors saying the request (the write) was not sent.
@@ -473,10 +514,19 @@ class Model:
         self.disruptions: list[float] = []  # connection losses and failed sends
         self.sent: list[tuple[float, Frame]] = []
         self.faults_used: Counter[str] = Counter()  # "<fault> <command>": what a run exercised
+        #: When an error other than a connection error came from below the engine (its bus or
+        #: its index cache): the engine's own "Unexpected error" is then a true outcome.
+        self.bugs: list[float] = []
 
     @property
     def now(self) -> float:
         return self.loop.time()
+
+    def bug(self, text: str, kind: type[Exception]) -> Exception:
+        """An error that is not a connection error, raised below the engine now (noted)."""
+        self.bugs.append(self.now)
+        self.faults_used[f"raised {kind.__name__}"] += 1
+        return kind(text)
 
     def violation(self, text: str) -> None:
         self.violations.append(f"t={self.now:.3f}: {text}")
@@ -585,7 +635,8 @@ class Model:
 
     def usable(self, controller: int) -> bool:
         """Whether an offer of ``controller`` now must open a bus session (if callers wait)."""
-        if not self.bus.connected or self.bus.breaks_in is not None or self.holding is not None:
+        bus = self.bus
+        if not bus.connected or bus.breaks_in is not None or bus.bug or self.holding is not None:
             return False
         if self.releasing is None or self.releasing[0] == controller:
             return True
@@ -643,11 +694,13 @@ class Model:
             self._check_error(caller, error)
 
     def _check_error(self, caller: Caller, error: BaseException) -> None:
+        start, end = caller.submitted, caller.ended or self.now
+        if type(error) is ParameterError and any(start <= when <= end for when in self.bugs):
+            return  # the engine's "Unexpected error": something below it raised meanwhile
         if not isinstance(error, TYPED):
             self.violation(f"{caller!r} got {error!r}, not a specific typed error")
             return
         controller = self.controllers[caller.controller]
-        start, end = caller.submitted, caller.ended or self.now
         wrote = [
             frame
             for when, frame in self.sent

@@ -430,12 +430,14 @@ class ParameterEngine:
         """
         try:
             while self._pending(controller):
+                in_session = False
                 try:
                     await self._wait_for_offer(controller)
                     if not self._pending(controller):
                         break  # every caller gave up meanwhile: do not take the bus for nothing
                     if self._holding is not None:
                         continue  # a session with another master runs: one at a time
+                    in_session = True
                     await self._bus_session(controller)
                 except SessionAbortedError:
                     continue  # what may not be retried has failed already (_handle_state)
@@ -446,12 +448,16 @@ class ParameterEngine:
                         self._fail(operation, err)
                 except VBusError as err:  # sending failed: the connection broke under us
                     self._abort(self._pending(controller), f"The connection broke: {err}")
-                except Exception as err:  # a bug: fail what waits, keep working for later requests
+                except Exception as err:  # a bug: fail what it hit, keep working for the rest
                     _LOGGER.exception("Unexpected error in a bus session with 0x%04X", controller)
-                    for operation in self._pending(controller):
-                        self._fail(operation, ParameterError(f"Unexpected error: {err!r}"))
+                    self._fail_unexpected(controller, err, started=in_session)
         finally:
             self._workers.pop(controller, None)
+
+    def _fail_unexpected(self, controller: int, err: Exception, *, started: bool) -> None:
+        """Fail what waits for ``controller`` (``started``: in the bus session) with ``err``."""
+        for operation in self._pending(controller, started=started):
+            self._fail(operation, ParameterError(f"Unexpected error: {err!r}"))
 
     async def _wait_for_offer(self, controller: int) -> None:
         """Wait for a bus offer; one that arrived a moment ago still counts."""
@@ -595,11 +601,19 @@ class ParameterEngine:
         except _BusTakenBackError as err:
             taken_back = True  # nothing to give back; its fresh offer starts the next session
             self._abort(self._pending(controller), str(err))
+        except Exception as err:
+            if not isinstance(err, VBusError):
+                # A bug: what the session took fails now, not once the bus is given back (a
+                # deadline meanwhile would call requests never sent "not known").
+                self._fail_unexpected(controller, err, started=True)
+            raise
         finally:
-            if not taken_back:
-                await self._release(controller)
-            self._holding = None
-            self._inbox = None
+            try:
+                if not taken_back:
+                    await self._release(controller)
+            finally:  # even if giving the bus back fails: else no session would ever run again
+                self._holding = None
+                self._inbox = None
 
     def _note_changeset(self, controller: int, changeset: int) -> None:
         """Remember the changeset just read; tell the listeners."""

@@ -68,7 +68,8 @@ class ControllerSimulator:
     ``send`` receives the frames the controller puts on the bus; ``on_release`` is called when
     it takes the bus back. Answers go to the requester's address with the controller as source.
     ``received`` keeps the last 1024 datagrams addressed to the controller, ``ignored`` counts
-    those it did not act on (no bus, outside the offer window, another master).
+    those it did not act on (no bus, outside the offer window, another master), ``handovers``
+    the bus sessions it granted (a request within the offer window took the bus).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class ControllerSimulator:
         self.withheld = 0  # offers not sent because of ``faults.never_offer_bus``
         self.ignored = 0
         self.received_total = 0
+        self.handovers = 0
         self._master: int | None = None
         self._offered_at: float | None = None
         self._bus_free = asyncio.Event()
@@ -195,6 +197,7 @@ class ControllerSimulator:
                 return
             self._master = datagram.source
             self._offered_at = None
+            self.handovers += 1
             self._bus_free.clear()
             self._changes.notify()
         elif datagram.source != self._master:

@@ -428,7 +428,8 @@ class ModelBus:
         return lambda: self.state_listeners.remove(listener)
 
     async def send(self, frame: Frame) -> None:
-        await asyncio.sleep(0)
+        held = self.model.holding  # the session the engine sends in, as far as it can know
+        await asyncio.sleep(0)  # on the wire: an offer may come meanwhile
         if self.breaks_in is not None:  # the session reports it soon, and reconnects later
             self.connected = False
             self.model.loop.call_soon(self.change_state, SessionState.DISCONNECTED)
@@ -442,7 +443,7 @@ class ModelBus:
             self.bug = False
             self.model.on_send_failed(frame)
             raise self.model.bug("a bug in the transport (model)", RuntimeError)
-        self.model.on_send(frame)
+        self.model.on_send(frame, held)
         controller = self.model.controllers.get(frame.destination)
         if controller is not None and isinstance(frame, Datagram):
             controller.receive(frame)
@@ -536,8 +537,14 @@ class Model:
 
     # -- the engine's side of the wire -----------------------------------------------------------
 
-    def on_send(self, frame: Frame) -> None:
-        """A frame went out on the bus."""
+    def on_send(self, frame: Frame, held: BusSession | None = None) -> None:
+        """A frame went out on the bus; ``held``: the session held when it was sent.
+
+        A request sent in a session that the controller took back while the request was on the
+        wire (its offer crossed the request) belongs to that session: no master can know of an
+        offer that has not arrived. The engine learns of it next, and the next session starts
+        with the changeset read.
+        """
         self.sent.append((self.now, frame))
         controller = frame.destination
         if not isinstance(frame, Datagram) or frame.source != US:
@@ -552,15 +559,21 @@ class Model:
         elif frame.command not in (GET, SET, LOOKUP):
             self.violation(f"sent an unexpected command: {frame}")
         else:
-            if self.holding is None:
+            self._on_request(frame, held)
+
+    def _on_request(self, frame: Datagram, held: BusSession | None) -> None:
+        controller = frame.destination
+        crossed = held is not None and held.taken_back and held.end == self.now
+        if self.holding is None:
+            if not crossed:
                 self._open_session(frame)
-            elif self.holding.controller != controller:
-                held = self.holding.controller
-                self.violation(f"talked to 0x{controller:04X} while holding 0x{held:04X}")
-            if frame.command == LOOKUP and frame.param16 != 0:
-                self.violation(f"a look-up with index {frame.param16}: {frame}")
-            if frame.command == SET:
-                self._check_write_sent(frame)
+        elif self.holding.controller != controller:
+            holder = self.holding.controller
+            self.violation(f"talked to 0x{controller:04X} while holding 0x{holder:04X}")
+        if frame.command == LOOKUP and frame.param16 != 0:
+            self.violation(f"a look-up with index {frame.param16}: {frame}")
+        if frame.command == SET:
+            self._check_write_sent(frame)
 
     def _open_session(self, frame: Datagram) -> None:
         controller = frame.destination

@@ -759,3 +759,39 @@ def test_a_request_whose_session_never_reached_the_bus_is_not_told_not_known() -
     state.advance(seconds=8.0)
     state.check()
     state.teardown()
+
+
+def test_a_request_that_crossed_a_forged_offer_on_the_wire_stays_in_its_session() -> None:
+    """Found by the machine above in a loaded scripts/test run: its example, step by step.
+
+    At t=10.04 a look-up left while an offer forged with the MX's address arrived: the model
+    opened a new bus session with that look-up ("did not start with the changeset read"),
+    though no master can heed an offer that has not arrived. The request belongs to the session
+    it was sent in; the engine then learns of the offer and starts the next session with the
+    changeset read. (An offer already waiting when a request is due is the engine's to heed:
+    tests/vbus_lib/test_parameters.py, an offer that came with an answer.)
+    """
+    forged_offer = Datagram(0x0000, MX, OFFER)
+    state = EngineMachine()
+    state.submit(batch=[(("set", ("hash", R1)), MX)])
+    state.cancel(pick=0, then=0.03)
+    state.controller(address=MX, event="offers the bus", then=0.03)
+    state.controller(address=MX, event="offers the bus", then=3.2)
+    state.submit(batch=[(("set", ("hash", R1)), MX), (("set", ("hash", R1)), MX)])
+    state.submit(
+        batch=[(("set", ("hash", R1)), MX), (("set", ("hash", UNKNOWN_HASH)), MX)], then=0.01
+    )
+    state.cancel(pick=0, then=0.1)
+    state.cancel(pick=0, then=0.03)
+    state.controller(address=MX, event="sends a packet", then=3.2)
+    state.controller(address=MX, event="restarts", then=0.1)
+    state.controller(address=MX, event="sends a packet", then=0.01)
+    state.submit(batch=[(("set", ("hash", R1)), MX)], then=0.1)
+    state.cancel(pick=0, then=3.2)
+    state.noise(frame=Datagram(0x0000, STRANGER, OFFER))
+    state.controller(address=MX, event="offers the bus")
+    state.cancel(pick=0, then=0.03)
+    state.noise(frame=forged_offer)
+    state.check()
+    assert [s.taken_back for s in state.model.sessions] == [False, True, True, False]
+    state.teardown()

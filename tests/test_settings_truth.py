@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN
@@ -30,6 +31,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.resol_vbus.const import ATTR_PENDING, CONF_WRITE_LIMIT, DOMAIN
 from custom_components.resol_vbus.coordinator import REREAD_RETRY
 from custom_components.resol_vbus.vbus.emulator import Emulator
+from custom_components.resol_vbus.vbus.parameters import ParameterError, ValueResult
 from custom_components.resol_vbus.vbus.protocol import CMD_GET, CMD_SET, Datagram
 from custom_components.resol_vbus.vbus.session import SessionState
 
@@ -293,6 +295,35 @@ async def test_a_write_nobody_acknowledged_is_read_again_before_it_shows(
     held = "on" if carried_out else "auto"
     assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), (held, None)]
     assert controller.store[RELAY_1].value == (4 if carried_out else 2)
+
+
+async def test_a_write_that_failed_after_it_was_sent_is_read_again_before_it_shows(
+    hass: HomeAssistant, mx: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error no code path expects (a bug) after the write went out: its outcome is unknown.
+
+    Only a write that was not sent, or that the controller refused, leaves the shown value
+    confirmed; after anything else the setting is read again before it shows.
+    """
+    values = await setup_values(hass, mx)
+    relay = entity(hass, SELECT_DOMAIN, "relay_1_manual_mode")
+    engine_set = values.engine.set
+
+    async def set_then_fail(*args: Any, **kwargs: Any) -> ValueResult:
+        await engine_set(*args, **kwargs)  # the controller acknowledged it
+        msg = "Unexpected error: RuntimeError('a bug')"
+        raise ParameterError(msg)
+
+    monkeypatch.setattr(values.engine, "set", set_then_fail)
+    events = async_capture_events(hass, "state_changed")
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+        )
+    assert excinfo.value.translation_key == "write_failed"
+    await wait_for(hass, relay, lambda state: state.state != STATE_UNAVAILABLE)
+    assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), ("on", None)]
+    assert mx.controller(1).store[RELAY_1].value == 4
 
 
 async def test_a_controller_silent_for_a_minute_is_read_again_before_its_settings_show(

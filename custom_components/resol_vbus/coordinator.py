@@ -83,13 +83,14 @@ from .vbus.blocktype import is_block_packet
 from .vbus.catalog import CatalogError, ControllerCatalog, catalog_for, catalogs
 from .vbus.errors import AuthenticationError, VBusError
 from .vbus.parameters import (
+    BusNotOfferedError,
+    ChangesetChangedError,
     EngineLimit,
-    NoAnswerError,
     NotSentError,
     ParameterEngine,
-    SessionAbortedError,
     Timing,
     UnknownValueError,
+    ValueOutOfRangeError,
     ValueRejectedError,
     ValueResult,
 )
@@ -113,8 +114,16 @@ SETUP_TIMEOUT: Final = 30.0
 REREAD_RETRY: Final = timedelta(minutes=1)
 #: Engine timeouts (the reference's defaults; tests shorten them).
 ENGINE_TIMING: Final = Timing()
-#: Errors after which a write's outcome is unknown: it was sent, but not acknowledged.
-_OUTCOME_UNKNOWN: Final = (NoAnswerError, SessionAbortedError)
+#: Errors after which a write's outcome is known: it was not sent, or the controller refused it.
+#: After any other (no acknowledgement, a lost connection, a bug) it may have been made.
+_OUTCOME_KNOWN: Final = (
+    BusNotOfferedError,
+    NotSentError,
+    ChangesetChangedError,
+    UnknownValueError,
+    ValueOutOfRangeError,
+    ValueRejectedError,
+)
 STALE_CHECK_INTERVAL: Final = timedelta(seconds=10)
 #: A packet is stale when it did not come for this many of its usual intervals ...
 STALE_FACTOR: Final = 10.0
@@ -698,7 +707,7 @@ class ValuesCoordinator(DataUpdateCoordinator[dict[str, int]]):
             )
         except VBusError as err:
             self._stop_waiting(value_id)
-            if isinstance(err, _OUTCOME_UNKNOWN) and not isinstance(err, NotSentError):
+            if not isinstance(err, _OUTCOME_KNOWN):
                 self._async_unconfirmed(value)
             self.async_update_listeners()
             raise operation_failed(err, self.label(value), "write_failed") from err

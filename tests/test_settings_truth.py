@@ -260,6 +260,22 @@ async def test_a_merged_write_survives_the_caller_who_gave_up(
     assert hass.states.get(number).state == "65.0"
 
 
+async def choose_on_and_fail(hass: HomeAssistant, relay: str, *, shows: str) -> str | None:
+    """Choose "on" for ``relay`` (now "auto"); the write fails with an unknown outcome.
+
+    The entity shows "auto" with "on" pending, is unavailable until the value is read again,
+    then ``shows`` what the controller holds. Returns the error's translation key.
+    """
+    events = async_capture_events(hass, "state_changed")
+    with pytest.raises(HomeAssistantError) as excinfo:
+        await hass.services.async_call(
+            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
+        )
+    await wait_for(hass, relay, lambda state: state.state != STATE_UNAVAILABLE)
+    assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), (shows, None)]
+    return excinfo.value.translation_key
+
+
 @pytest.mark.parametrize("carried_out", [True, False], ids=["answer-lost", "write-lost"])
 async def test_a_write_nobody_acknowledged_is_read_again_before_it_shows(
     hass: HomeAssistant,
@@ -285,15 +301,8 @@ async def test_a_write_nobody_acknowledged_is_read_again_before_it_shows(
         return None
 
     monkeypatch.setattr(controller, "_answer", no_acknowledgement)
-    events = async_capture_events(hass, "state_changed")
-    with pytest.raises(HomeAssistantError) as excinfo:
-        await hass.services.async_call(
-            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
-        )
-    assert excinfo.value.translation_key == "no_answer"
-    await wait_for(hass, relay, lambda state: state.state != STATE_UNAVAILABLE)
     held = "on" if carried_out else "auto"
-    assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), (held, None)]
+    assert await choose_on_and_fail(hass, relay, shows=held) == "no_answer"
     assert controller.store[RELAY_1].value == (4 if carried_out else 2)
 
 
@@ -315,14 +324,7 @@ async def test_a_write_that_failed_after_it_was_sent_is_read_again_before_it_sho
         raise ParameterError(msg)
 
     monkeypatch.setattr(values.engine, "set", set_then_fail)
-    events = async_capture_events(hass, "state_changed")
-    with pytest.raises(HomeAssistantError) as excinfo:
-        await hass.services.async_call(
-            SELECT_DOMAIN, "select_option", {ATTR_ENTITY_ID: relay, "option": "on"}, blocking=True
-        )
-    assert excinfo.value.translation_key == "write_failed"
-    await wait_for(hass, relay, lambda state: state.state != STATE_UNAVAILABLE)
-    assert shown(events, relay) == [("auto", "on"), (STATE_UNAVAILABLE, None), ("on", None)]
+    assert await choose_on_and_fail(hass, relay, shows="on") == "write_failed"
     assert mx.controller(1).store[RELAY_1].value == 4
 
 

@@ -795,3 +795,27 @@ def test_a_request_that_crossed_a_forged_offer_on_the_wire_stays_in_its_session(
     state.check()
     assert [s.taken_back for s in state.model.sessions] == [False, True, True, False]
     state.teardown()
+
+
+def test_a_refusal_in_a_session_makes_the_next_offer_end_it() -> None:
+    """Found by the machine above at 20× the default run: its example, step by step.
+
+    The controller refused the changeset read (a NACK for index 0) and offered the bus 0.7 s
+    later. The engine took the refusal of a request it had not asked to be refused for no
+    answer, so it held the offer for "our first request never reached it" and went on with the
+    old session, which did not include the write queued meanwhile: it waited for a later
+    session. Whatever the controller says to us shows that the bus is ours; its next offer ends
+    the session, and the next one, on that offer, takes the write.
+    """
+    state = EngineMachine()
+    state.submit(batch=[(("set", ("hash", R1)), MX)], then=0.03)
+    state.submit(batch=[(("set", ("hash", R1)), MX)])
+    state.script_answers(address=MX, kinds=["ok", "ok", "ok", "nack", "restart", "later"])
+    state.cancel(pick=0, then=0.1)
+    state.script_answers(address=MX, kinds=["later"])
+    state.controller(address=MX, event="restarts", then=1.0)
+    state.submit(batch=[(("set", ("hash", R1)), MX)])
+    state.cancel(pick=0, then=3.2)
+    state.controller(address=MX, event="offers the bus", then=3.2)
+    state.check()
+    state.teardown()

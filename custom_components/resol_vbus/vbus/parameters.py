@@ -862,14 +862,15 @@ class ParameterEngine:
                         if frame.command == CMD_OFFER and frame.destination == BROADCAST:
                             self._offered_during_session(controller)
                             break  # our first request never reached it: again, in this window
+                        # Whatever it says to us (the inbox keeps no other datagram of it), even
+                        # a refusal of another request: the bus is ours, an offer takes it back.
+                        self._answered = True
                         if nack_index is not None and _is_nack(frame, nack_index):
-                            self._answered = True
                             return ValueRejectedError(
                                 f"The controller 0x{controller:04X} refused value index "
                                 f"{nack_index}"
                             )
                         if matches(frame):
-                            self._answered = True
                             return frame
                         _LOGGER.debug("Discarded an unexpected answer: %s", frame)
             except TimeoutError:

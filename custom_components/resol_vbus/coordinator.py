@@ -329,6 +329,14 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
             if entry.source != SOURCE_IGNORE and entry.disabled_by is None
         ]
         self.device_label = self.config_entry.title if len(entries) > 1 else None
+        if self.device_label is not None:
+            # The entry set up alone named its devices without its title: name them anew, so
+            # that the devices of the two entries can be told apart at once, not after a restart.
+            for entry in entries:
+                loaded = entry.state is ConfigEntryState.LOADED
+                if loaded and entry.runtime_data.device_label is None:
+                    LOGGER.info("Reloading %s: its device names get its title", entry.title)
+                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
         self._unsubscribers += [
             self.session.subscribe(self._handle_frame),
             self.session.add_state_listener(self._handle_state),
@@ -360,16 +368,6 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
                 translation_key="cannot_connect",
                 translation_placeholders={"error": reason},
             ) from err
-        if self.device_label is not None:
-            # This entry works. One that was set up alone named its devices without its title:
-            # name them anew, so that the devices of both can be told apart at once, not after a
-            # restart. (Not before: a second entry that cannot start, on a port the first holds,
-            # say, must not make the first let go of it.)
-            for entry in entries:
-                loaded = entry.state is ConfigEntryState.LOADED
-                if loaded and entry.runtime_data.device_label is None:
-                    LOGGER.info("Reloading %s: its device names get its title", entry.title)
-                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
 
     def _spawn(self, coroutine: object, name: str) -> asyncio.Task[None]:
         return self.config_entry.async_create_background_task(

@@ -215,39 +215,3 @@ async def test_two_entries_tell_their_controllers_apart(
         )
         for entry in entries:
             assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-async def test_a_second_entry_gives_the_first_ones_devices_their_title(
-    hass: HomeAssistant, socket_enabled: None, fast_reconnect: None
-) -> None:
-    """The entry that was alone is reloaded when a second one is added: no restart needed."""
-    async with (
-        Emulator(personality=Personality.DL2, channels={1: StaticSource(mx_controller())}) as one,
-        Emulator(personality=Personality.DL2, channels={1: StaticSource(mx_controller())}) as two,
-    ):
-        first = MockConfigEntry(
-            domain=DOMAIN, title="Cellar", unique_id="A-0", data=entry_data(one.port)
-        )
-        first.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(first.entry_id)
-        await wait_for_packets(first.runtime_data, 1)
-        await hass.async_block_till_done()
-        controller = (DOMAIN, "A-0_00_7E11")
-        assert device(hass, first.entry_id, controller).name == "DeltaSol MX [Controller]"
-
-        second = MockConfigEntry(
-            domain=DOMAIN, title="Garage", unique_id="B-0", data=entry_data(two.port)
-        )
-        second.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(second.entry_id)
-        await hass.async_block_till_done()  # the first entry's reload
-        await wait_for_packets(first.runtime_data, 1)
-        await wait_for_packets(second.runtime_data, 1)
-        await hass.async_block_till_done()
-        assert first.runtime_data.device_label == "Cellar"
-        assert device(hass, first.entry_id, controller).name == "DeltaSol MX [Controller] (Cellar)"
-        assert device(hass, second.entry_id, (DOMAIN, "B-0_00_7E11")).name == (
-            "DeltaSol MX [Controller] (Garage)"
-        )
-        for entry in (first, second):
-            assert await hass.config_entries.async_unload(entry.entry_id)

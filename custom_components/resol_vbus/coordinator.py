@@ -43,7 +43,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from homeassistant.config_entries import SOURCE_IGNORE, ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import SOURCE_IGNORE, ConfigEntry
 from homeassistant.const import (
     CONF_DEVICE,
     CONF_HOST,
@@ -329,14 +329,6 @@ class VBusCoordinator(DataUpdateCoordinator[None]):
             if entry.source != SOURCE_IGNORE and entry.disabled_by is None
         ]
         self.device_label = self.config_entry.title if len(entries) > 1 else None
-        if self.device_label is not None:
-            # The entry set up alone named its devices without its title: name them anew, so
-            # that the devices of the two entries can be told apart at once, not after a restart.
-            for entry in entries:
-                loaded = entry.state is ConfigEntryState.LOADED
-                if loaded and entry.runtime_data.device_label is None:
-                    LOGGER.info("Reloading %s: its device names get its title", entry.title)
-                    self.hass.config_entries.async_schedule_reload(entry.entry_id)
         self._unsubscribers += [
             self.session.subscribe(self._handle_frame),
             self.session.add_state_listener(self._handle_state),

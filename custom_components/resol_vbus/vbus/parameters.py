@@ -481,11 +481,7 @@ class ParameterEngine:
     # -- frames -----------------------------------------------------------------------------
 
     def _handle_frame(self, frame: Frame) -> None:
-        is_offer = (
-            isinstance(frame, Datagram)
-            and frame.command == CMD_OFFER
-            and frame.destination == BROADCAST
-        )
+        is_offer = _is_offer(frame)
         if is_offer:
             self._track_offer(frame.source)
         if (
@@ -859,7 +855,7 @@ class ParameterEngine:
                             raise SessionAbortedError(msg)
                         if not isinstance(frame, Datagram) or frame.source != controller:
                             continue
-                        if frame.command == CMD_OFFER and frame.destination == BROADCAST:
+                        if _is_offer(frame):
                             self._offered_during_session(controller)
                             break  # our first request never reached it: again, in this window
                         # Whatever it says to us (the inbox keeps no other datagram of it), even
@@ -888,12 +884,7 @@ class ParameterEngine:
         waiting: list[Frame] = []
         while not inbox.empty():
             frame = inbox.get_nowait()
-            if (
-                isinstance(frame, Datagram)
-                and frame.source == controller
-                and frame.command == CMD_OFFER
-                and frame.destination == BROADCAST
-            ):
+            if frame.source == controller and _is_offer(frame):
                 self._offered_during_session(controller)  # the session ends if it answered
                 continue  # nothing answered yet: the request goes out in this window
             waiting.append(frame)
@@ -945,6 +936,15 @@ def _signed(value: int) -> int:
     """A 32-bit value as the signed parameter datagrams carry."""
     value &= 0xFFFFFFFF
     return value - 0x100000000 if value & 0x80000000 else value
+
+
+def _is_offer(frame: Frame) -> bool:
+    """Whether ``frame`` is a bus offer (0x0500 to everyone)."""
+    return (
+        isinstance(frame, Datagram)
+        and frame.command == CMD_OFFER
+        and frame.destination == BROADCAST
+    )
 
 
 def _is_nack(frame: Datagram, index: int) -> bool:
